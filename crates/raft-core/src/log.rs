@@ -1,0 +1,395 @@
+//! The replicated log as the core sees it: the entries after the last snapshot, held in
+//! memory, plus which suffix has not yet been handed to the runtime for persistence.
+//!
+//! The core keeps every entry after the last snapshot in memory; compaction (taking a
+//! snapshot) is what bounds that memory. The runtime's log store is the durable copy.
+
+use crate::membership::Membership;
+use crate::types::{Index, NodeId, Term};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// One entry of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The term of the leader that created the entry.
+    pub term: Term,
+    /// The entry's position in the log (1-based).
+    pub index: Index,
+    /// What the entry carries.
+    pub payload: Payload,
+}
+
+/// The content of a log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// Appended by every new leader so it can commit entries of earlier terms (Raft §5.4.2).
+    /// Applying it changes nothing in the user's state machine.
+    Noop,
+    /// A user command, opaque to the core.
+    Command(Bytes),
+    /// A new cluster configuration; it takes effect as soon as it is appended.
+    Membership(Membership),
+}
+
+impl Entry {
+    /// An approximation of the entry's encoded size, used for batching limits.
+    pub fn size_hint(&self) -> usize {
+        let body = match &self.payload {
+            Payload::Noop => 0,
+            Payload::Command(b) => b.len(),
+            Payload::Membership(m) => 8 * (m.voters.len() + m.outgoing.len() + m.learners.len()),
+        };
+        body + 24
+    }
+}
+
+/// The state that must survive a restart besides the log: a node that forgets its term or
+/// its vote could vote twice in one term and let two leaders be elected.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    /// The latest term this node has seen.
+    pub term: Term,
+    /// The candidate this node voted for in `term`, if any.
+    pub vote: Option<NodeId>,
+    /// A commit index known at the time of writing. Only a hint for faster restarts: it may
+    /// lag, and the core never relies on it being current.
+    pub commit: Index,
+}
+
+/// What a snapshot covers: everything up to and including `index`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The last log index the snapshot includes.
+    pub index: Index,
+    /// The term of the entry at `index`.
+    pub term: Term,
+    /// The membership in force at `index`.
+    pub membership: Membership,
+}
+
+/// The in-memory log: entries `first_index()..=last_index()`, preceded by a snapshot point.
+#[derive(Clone, Debug)]
+pub struct RaftLog {
+    /// Index and term of the last entry folded into the snapshot (0, 0 for none).
+    snapshot_index: Index,
+    snapshot_term: Term,
+    entries: Vec<Entry>,
+    /// First index not yet handed to the runtime in a `Persist` action.
+    unstable_from: Index,
+}
+
+/// Why a batch of entries could not be appended.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// The entries do not continue the log (their indexes are not consecutive after it).
+    #[error("entries do not continue the log: expected index {expected}, found {found}")]
+    Gap {
+        /// The index that would continue the log.
+        expected: Index,
+        /// The index offered.
+        found: Index,
+    },
+    /// An entry's term is lower than the term of the entry before it.
+    #[error("term goes backwards at index {index}")]
+    TermRegression {
+        /// The offending index.
+        index: Index,
+    },
+}
+
+impl RaftLog {
+    /// A log restored from storage: the snapshot point and the entries after it, all durable.
+    pub fn restore(snapshot_index: Index, snapshot_term: Term, entries: Vec<Entry>) -> Result<Self, LogError> {
+        let mut log = RaftLog {
+            snapshot_index,
+            snapshot_term,
+            entries: Vec::with_capacity(entries.len()),
+            unstable_from: snapshot_index + 1,
+        };
+        log.append(entries)?;
+        log.unstable_from = log.last_index() + 1;
+        Ok(log)
+    }
+
+    /// Index of the last entry covered by the snapshot (0 if none).
+    pub fn snapshot_index(&self) -> Index {
+        self.snapshot_index
+    }
+
+    /// Term of the last entry covered by the snapshot (0 if none).
+    pub fn snapshot_term(&self) -> Term {
+        self.snapshot_term
+    }
+
+    /// The first index held in memory (one past the snapshot).
+    pub fn first_index(&self) -> Index {
+        self.snapshot_index + 1
+    }
+
+    /// The index of the last entry (the snapshot index if no entry follows it).
+    pub fn last_index(&self) -> Index {
+        self.snapshot_index + self.entries.len() as Index
+    }
+
+    /// The term of the last entry (or of the snapshot point).
+    pub fn last_term(&self) -> Term {
+        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+    }
+
+    /// The term at `index`, if it is the snapshot point or held in memory.
+    pub fn term(&self, index: Index) -> Option<Term> {
+        if index == self.snapshot_index {
+            return Some(self.snapshot_term);
+        }
+        self.entry(index).map(|e| e.term)
+    }
+
+    /// The entry at `index`, if held in memory.
+    pub fn entry(&self, index: Index) -> Option<&Entry> {
+        if index <= self.snapshot_index {
+            return None;
+        }
+        self.entries.get((index - self.snapshot_index - 1) as usize)
+    }
+
+    /// Entries `lo..=hi` that are held in memory (an empty slice if none).
+    pub fn range(&self, lo: Index, hi: Index) -> &[Entry] {
+        let lo = lo.max(self.first_index());
+        let hi = hi.min(self.last_index());
+        if lo > hi {
+            return &[];
+        }
+        let base = self.snapshot_index + 1;
+        &self.entries[(lo - base) as usize..=(hi - base) as usize]
+    }
+
+    /// All entries held in memory, in index order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Up to `max_entries` entries from `lo`, stopping before `max_bytes` is exceeded
+    /// (but always at least one entry if any exists, so a huge entry still makes progress).
+    pub fn batch(&self, lo: Index, max_entries: usize, max_bytes: usize) -> &[Entry] {
+        let all = self.range(lo, self.last_index());
+        let mut bytes = 0;
+        let mut n = 0;
+        for e in all.iter().take(max_entries.max(1)) {
+            bytes += e.size_hint();
+            if n > 0 && bytes > max_bytes {
+                break;
+            }
+            n += 1;
+        }
+        &all[..n]
+    }
+
+    /// True if the log holds an entry at `index` with `term` (index 0 always matches).
+    pub fn matches(&self, index: Index, term: Term) -> bool {
+        index == 0 || self.term(index) == Some(term)
+    }
+
+    /// Raft §5.4.1: a candidate's log is at least as up to date as ours if its last term is
+    /// higher, or equal with an index at least as high.
+    pub fn is_up_to_date(&self, last_index: Index, last_term: Term) -> bool {
+        (last_term, last_index) >= (self.last_term(), self.last_index())
+    }
+
+    /// The last index whose term is `term` or lower, searching down from `from`.
+    /// Used by the leader to skip a whole conflicting term per round trip.
+    pub fn last_index_with_term_at_most(&self, term: Term, from: Index) -> Index {
+        let mut i = from.min(self.last_index());
+        while i > self.snapshot_index {
+            match self.term(i) {
+                Some(t) if t <= term => return i,
+                _ => i -= 1,
+            }
+        }
+        self.snapshot_index
+    }
+
+    /// The first index of the run of entries that have the same term as `index`
+    /// (not going below the snapshot point).
+    pub fn first_index_of_term_at(&self, index: Index) -> Index {
+        let Some(t) = self.term(index) else { return index };
+        let mut i = index;
+        while i > self.first_index() && self.term(i - 1) == Some(t) {
+            i -= 1;
+        }
+        i
+    }
+
+    /// Appends entries that must directly continue the log.
+    pub fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<(), LogError> {
+        for e in entries {
+            let expected = self.last_index() + 1;
+            if e.index != expected {
+                return Err(LogError::Gap { expected, found: e.index });
+            }
+            if e.term < self.last_term() {
+                return Err(LogError::TermRegression { index: e.index });
+            }
+            self.entries.push(e);
+        }
+        Ok(())
+    }
+
+    /// Removes every entry at `index` and after. The caller guarantees none is committed.
+    pub fn truncate_from(&mut self, index: Index) {
+        assert!(
+            index > self.snapshot_index,
+            "truncating into the snapshot: index {index} <= snapshot {}",
+            self.snapshot_index
+        );
+        self.entries.truncate((index - self.snapshot_index - 1) as usize);
+        self.unstable_from = self.unstable_from.min(index);
+    }
+
+    /// Folds everything up to `index` (which must be held in memory or be the snapshot point)
+    /// into a snapshot point, dropping those entries from memory.
+    pub fn compact_to(&mut self, index: Index) {
+        if index <= self.snapshot_index {
+            return;
+        }
+        let Some(term) = self.term(index) else {
+            panic!("compacting to index {index} past the last index {}", self.last_index());
+        };
+        let drop = (index - self.snapshot_index) as usize;
+        self.entries.drain(..drop);
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        self.unstable_from = self.unstable_from.max(index + 1);
+    }
+
+    /// Replaces the whole log with a snapshot point (a snapshot install from the leader).
+    pub fn reset_to_snapshot(&mut self, index: Index, term: Term) {
+        self.entries.clear();
+        self.snapshot_index = index;
+        self.snapshot_term = term;
+        self.unstable_from = index + 1;
+    }
+
+    /// The first index not yet handed out for persistence.
+    pub fn unstable_from(&self) -> Index {
+        self.unstable_from
+    }
+
+    /// Takes the entries not yet handed out for persistence, marking them handed out.
+    pub(crate) fn take_unstable(&mut self) -> Vec<Entry> {
+        let out = self.range(self.unstable_from, self.last_index()).to_vec();
+        self.unstable_from = self.last_index() + 1;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::{quickcheck, Arbitrary, Gen};
+
+    fn entry(index: Index, term: Term) -> Entry {
+        Entry { term, index, payload: Payload::Noop }
+    }
+
+    #[test]
+    fn append_rejects_gaps_and_term_regressions() {
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        log.append([entry(1, 1), entry(2, 2)]).unwrap();
+        assert_eq!(log.append([entry(4, 2)]), Err(LogError::Gap { expected: 3, found: 4 }));
+        assert_eq!(log.append([entry(3, 1)]), Err(LogError::TermRegression { index: 3 }));
+        assert_eq!(log.last_index(), 2);
+    }
+
+    #[test]
+    fn compaction_keeps_terms_reachable_at_the_snapshot_point() {
+        let mut log = RaftLog::restore(0, 0, (1..=5).map(|i| entry(i, i)).collect()).unwrap();
+        log.compact_to(3);
+        assert_eq!(log.first_index(), 4);
+        assert_eq!(log.term(3), Some(3));
+        assert_eq!(log.term(2), None);
+        assert!(log.matches(3, 3));
+        assert_eq!(log.range(1, 10).len(), 2);
+    }
+
+    #[test]
+    fn batch_respects_limits_but_always_makes_progress() {
+        let big = Entry { term: 1, index: 1, payload: Payload::Command(Bytes::from(vec![0; 1000])) };
+        let mut log = RaftLog::restore(0, 0, vec![big]).unwrap();
+        log.append([entry(2, 1), entry(3, 1)]).unwrap();
+        assert_eq!(log.batch(1, 10, 10).len(), 1);
+        assert_eq!(log.batch(2, 10, 1000).len(), 2);
+        assert_eq!(log.batch(2, 1, 1000).len(), 1);
+    }
+
+    /// Operations for the model-based property test.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Append(u8, u8),
+        Truncate(u8),
+        Compact(u8),
+    }
+
+    impl Arbitrary for Op {
+        fn arbitrary(g: &mut Gen) -> Self {
+            match u8::arbitrary(g) % 3 {
+                0 => Op::Append(u8::arbitrary(g) % 5 + 1, u8::arbitrary(g) % 3),
+                1 => Op::Truncate(u8::arbitrary(g)),
+                _ => Op::Compact(u8::arbitrary(g)),
+            }
+        }
+    }
+
+    quickcheck! {
+        /// The log agrees with a plain vector of terms after any sequence of appends,
+        /// truncations and compactions.
+        fn log_matches_model(ops: Vec<Op>) -> bool {
+            let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+            let mut model: Vec<Term> = vec![]; // model[i] = term at index i + 1
+            let mut compacted: Index = 0;
+            for op in ops {
+                match op {
+                    Op::Append(n, bump) => {
+                        let term = model.last().copied().unwrap_or(0) + bump as Term;
+                        let start = model.len() as Index + 1;
+                        let batch: Vec<_> = (0..n as Index).map(|k| entry(start + k, term)).collect();
+                        log.append(batch).unwrap();
+                        model.extend(std::iter::repeat_n(term, n as usize));
+                    }
+                    Op::Truncate(at) => {
+                        let at = at as Index;
+                        if at > compacted && at <= model.len() as Index {
+                            log.truncate_from(at);
+                            model.truncate(at as usize - 1);
+                        }
+                    }
+                    Op::Compact(at) => {
+                        let at = at as Index;
+                        if at <= model.len() as Index && at > compacted {
+                            log.compact_to(at);
+                            compacted = at;
+                        }
+                    }
+                }
+                if log.last_index() != model.len() as Index { return false; }
+                for i in 1..=model.len() as Index {
+                    let expect = if i < compacted { None } else { Some(model[i as usize - 1]) };
+                    if log.term(i) != expect { return false; }
+                }
+                if log.last_term() != model.last().copied().unwrap_or(0) { return false; }
+            }
+            true
+        }
+
+        /// The up-to-date comparison is the lexicographic order of (last term, last index).
+        fn up_to_date_is_lexicographic(terms: Vec<u8>, idx: u8, term: u8) -> bool {
+            let mut sorted = terms.clone();
+            sorted.sort();
+            let entries: Vec<_> = sorted.iter().enumerate().map(|(i, t)| entry(i as Index + 1, *t as Term)).collect();
+            let log = RaftLog::restore(0, 0, entries).unwrap();
+            let expect = (term as Term > log.last_term())
+                || (term as Term == log.last_term() && idx as Index >= log.last_index());
+            log.is_up_to_date(idx as Index, term as Term) == expect
+        }
+    }
+}

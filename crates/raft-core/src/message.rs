@@ -1,0 +1,257 @@
+//! Messages between peers and their wire encoding.
+//!
+//! Every message carries the sender's term; the rules for higher and lower terms are
+//! applied once, in `Node::step`, before the body is looked at.
+
+use crate::log::{Entry, SnapshotMeta};
+use crate::types::{Index, NodeId, Term};
+use serde::{Deserialize, Serialize};
+
+/// A message from one node to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The sender.
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The sender's term (for a pre-vote request and a granted pre-vote response: the term
+    /// the candidate would campaign in).
+    pub term: Term,
+    /// What the message says.
+    pub body: MessageBody,
+}
+
+/// The kinds of message of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    /// A candidate asks for a vote (or, with `pre_vote`, whether it would get one).
+    VoteRequest {
+        /// True for a PreVote probe: the receiver changes no state.
+        pre_vote: bool,
+        /// Index of the candidate's last entry.
+        last_log_index: Index,
+        /// Term of the candidate's last entry.
+        last_log_term: Term,
+        /// True when the campaign follows a leader transfer (`TimeoutNow`): receivers must not
+        /// ignore it because they recently heard from the old leader.
+        transfer: bool,
+    },
+    /// The answer to a `VoteRequest`.
+    VoteResponse {
+        /// Answers a pre-vote request.
+        pre_vote: bool,
+        /// Whether the vote is granted.
+        granted: bool,
+    },
+    /// The leader replicates entries following (`prev_log_index`, `prev_log_term`).
+    Append {
+        /// Index of the entry just before `entries`.
+        prev_log_index: Index,
+        /// Term of that entry.
+        prev_log_term: Term,
+        /// Entries to store, consecutive from `prev_log_index + 1` (may be empty).
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        commit: Index,
+    },
+    /// The answer to an `Append`.
+    AppendResponse {
+        /// Accepted or the hint to retry with.
+        result: AppendResult,
+    },
+    /// Leader keep-alive; also confirms leadership for ReadIndex round `seq`.
+    Heartbeat {
+        /// The commit index, capped at what the receiver is known to hold.
+        commit: Index,
+        /// The leader's heartbeat round.
+        seq: u64,
+    },
+    /// The answer to a `Heartbeat`.
+    HeartbeatResponse {
+        /// The round being acknowledged.
+        seq: u64,
+    },
+    /// A follower asks the leader for a read index on behalf of a local read.
+    ReadIndexRequest {
+        /// Chosen by the follower to match the answer.
+        ctx: u64,
+    },
+    /// The leader's answer to a `ReadIndexRequest`.
+    ReadIndexResponse {
+        /// Echoes the request.
+        ctx: u64,
+        /// The confirmed read index, or `None` if the leader could not serve it.
+        index: Option<Index>,
+    },
+    /// The leader asks the receiver to start an election now (leader transfer).
+    TimeoutNow,
+    /// The leader tells the receiver to install snapshot `meta`; the snapshot bytes travel
+    /// outside the core (see `Action::SendSnapshot`).
+    InstallSnapshot {
+        /// What the snapshot covers.
+        meta: SnapshotMeta,
+    },
+    /// The answer to `InstallSnapshot` once the receiver installed (or failed to install) it.
+    InstallSnapshotResponse {
+        /// The snapshot's last index.
+        index: Index,
+        /// Whether it was installed.
+        success: bool,
+    },
+}
+
+/// The outcome of an `Append` on the follower.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppendResult {
+    /// The follower's log matches the leader's up to `match_index` (durably).
+    Success {
+        /// The last index known to match.
+        match_index: Index,
+    },
+    /// The follower has no entry at `rejected_index` with the leader's term.
+    Conflict {
+        /// The `prev_log_index` that failed to match.
+        rejected_index: Index,
+        /// Where the leader should try next: the first index of `hint_term` in the follower's
+        /// log, or one past the follower's last index.
+        hint_index: Index,
+        /// The term of the follower's entry at `rejected_index`, if it has one.
+        hint_term: Option<Term>,
+    },
+}
+
+impl MessageBody {
+    /// A short name for logs, metrics and timelines.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MessageBody::VoteRequest { pre_vote: true, .. } => "PreVote",
+            MessageBody::VoteRequest { .. } => "Vote",
+            MessageBody::VoteResponse { pre_vote: true, .. } => "PreVoteResp",
+            MessageBody::VoteResponse { .. } => "VoteResp",
+            MessageBody::Append { .. } => "Append",
+            MessageBody::AppendResponse { .. } => "AppendResp",
+            MessageBody::Heartbeat { .. } => "Heartbeat",
+            MessageBody::HeartbeatResponse { .. } => "HeartbeatResp",
+            MessageBody::ReadIndexRequest { .. } => "ReadIndex",
+            MessageBody::ReadIndexResponse { .. } => "ReadIndexResp",
+            MessageBody::TimeoutNow => "TimeoutNow",
+            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
+            MessageBody::InstallSnapshotResponse { .. } => "InstallSnapshotResp",
+        }
+    }
+}
+
+/// Why bytes from the network were not accepted as a message.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// More bytes than the configured maximum message size.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Bytes received.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes are not a valid encoding of a message.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Decoded, but the content is impossible (e.g. entries out of order).
+    #[error("invalid message: {0}")]
+    Invalid(&'static str),
+    /// Bytes were left over after the message.
+    #[error("{0} trailing bytes after the message")]
+    Trailing(usize),
+}
+
+impl Message {
+    /// Encodes the message with postcard.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain data into a Vec cannot fail.
+        postcard::to_allocvec(self).expect("postcard encoding of a Message into a Vec is infallible")
+    }
+
+    /// Appends the postcard encoding of the message to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let buf = std::mem::take(out);
+        *out = postcard::to_extend(self, buf).expect("postcard encoding of a Message into a Vec is infallible");
+    }
+
+    /// Decodes one message from untrusted bytes, rejecting anything over `max_len` bytes,
+    /// malformed, or structurally invalid. Never panics.
+    pub fn decode(bytes: &[u8], max_len: usize) -> Result<Message, DecodeError> {
+        if bytes.len() > max_len {
+            return Err(DecodeError::TooLarge { len: bytes.len(), max: max_len });
+        }
+        let (msg, rest): (Message, &[u8]) =
+            postcard::take_from_bytes(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Trailing(rest.len()));
+        }
+        msg.validate()?;
+        Ok(msg)
+    }
+
+    /// Checks what the type system cannot: the structure a correct peer always produces.
+    /// `Node::step` applies the same check, so forged messages are dropped either way.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        if self.from == 0 || self.to == 0 {
+            return Err(DecodeError::Invalid("node id 0 is reserved"));
+        }
+        if self.from == self.to {
+            return Err(DecodeError::Invalid("message addressed to its sender"));
+        }
+        if let MessageBody::Append { prev_log_index, prev_log_term, entries, .. } = &self.body {
+            let mut expect = prev_log_index.checked_add(1).ok_or(DecodeError::Invalid("index overflow"))?;
+            let mut term = *prev_log_term;
+            for e in entries {
+                if e.index != expect {
+                    return Err(DecodeError::Invalid("append entries are not consecutive"));
+                }
+                if e.term < term || e.term > self.term {
+                    return Err(DecodeError::Invalid("append entry terms out of order"));
+                }
+                term = e.term;
+                expect = expect.checked_add(1).ok_or(DecodeError::Invalid("index overflow"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Payload;
+    use bytes::Bytes;
+
+    fn append(entries: Vec<Entry>) -> Message {
+        Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::Append { prev_log_index: 4, prev_log_term: 2, entries, commit: 4 },
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = append(vec![Entry { term: 3, index: 5, payload: Payload::Command(Bytes::from_static(b"x")) }]);
+        let bytes = m.encode();
+        assert_eq!(Message::decode(&bytes, 1 << 20), Ok(m));
+    }
+
+    #[test]
+    fn rejects_oversized_truncated_trailing_and_invalid_input() {
+        let m = append(vec![Entry { term: 3, index: 5, payload: Payload::Noop }]);
+        let bytes = m.encode();
+        assert!(matches!(Message::decode(&bytes, 3), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(Message::decode(&bytes[..bytes.len() - 1], 1 << 20), Err(DecodeError::Malformed(_))));
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(Message::decode(&long, 1 << 20), Err(DecodeError::Trailing(1)));
+        let gap = append(vec![Entry { term: 3, index: 7, payload: Payload::Noop }]);
+        assert!(matches!(Message::decode(&gap.encode(), 1 << 20), Err(DecodeError::Invalid(_))));
+        let future = append(vec![Entry { term: 9, index: 5, payload: Payload::Noop }]);
+        assert!(matches!(Message::decode(&future.encode(), 1 << 20), Err(DecodeError::Invalid(_))));
+    }
+}

@@ -1,0 +1,765 @@
+//! The node: owns all protocol state, dispatches inputs by role, and turns the results
+//! into actions. Protocol rules live in the sibling modules (`election`, `replication`,
+//! `read`, `control`, `reconfig`), each an `impl Node` block with one concern.
+
+use crate::config::{Config, ConfigError};
+use crate::event::{Event, History, Transition, TransitionReason};
+use crate::io::{Action, Input, Persist, ProposalError};
+use crate::log::{Entry, HardState, Payload, RaftLog, SnapshotMeta};
+use crate::membership::Membership;
+use crate::message::{Message, MessageBody};
+use crate::metrics::Metrics;
+use crate::progress::Progress;
+use crate::read::ReadState;
+use crate::status::{PeerStatus, Status};
+use crate::types::{Index, Instant, NodeId, ProposalId, Role, Term};
+use rand_core::{RngCore, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use std::collections::{BTreeMap, VecDeque};
+
+/// What the runtime loaded from durable storage when (re)starting a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoredState {
+    /// Term, vote and commit hint.
+    pub hard_state: HardState,
+    /// The latest snapshot point (index 0 with the initial membership for a new cluster).
+    pub snapshot: SnapshotMeta,
+    /// The durable log entries after the snapshot, consecutive.
+    pub entries: Vec<Entry>,
+    /// The index the user state machine has applied (at least `snapshot.index`); entries
+    /// after it will be handed out again in `Action::Apply`.
+    pub applied: Index,
+}
+
+impl RestoredState {
+    /// The state of a brand-new cluster member whose initial voters are `voters`.
+    /// Every founding node must be bootstrapped with the same set. A node joining an
+    /// existing cluster starts from `RestoredState::default()` and learns the membership
+    /// from the leader.
+    pub fn bootstrap(voters: impl IntoIterator<Item = NodeId>) -> Self {
+        RestoredState {
+            snapshot: SnapshotMeta { index: 0, term: 0, membership: Membership::with_voters(voters) },
+            ..Default::default()
+        }
+    }
+}
+
+/// Election flavours.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Campaign {
+    PreVote,
+    Election,
+    Transfer,
+}
+
+/// A leader transfer in progress.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Transfer {
+    pub(crate) target: NodeId,
+    pub(crate) deadline: Instant,
+}
+
+/// A membership change requested through `Input::ChangeMembership`, on the leader.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingChange {
+    pub(crate) id: ProposalId,
+    /// Index of the entry that completes the change (C_new), once appended.
+    pub(crate) final_index: Option<Index>,
+}
+
+/// One Raft node: the complete protocol state of one cluster member.
+///
+/// Drive it with [`Node::step`], then carry out what [`Node::drain_actions`] returns, and
+/// call `step(now, Input::Tick)` when [`Node::next_deadline`] passes. See the crate docs.
+#[derive(Debug)]
+pub struct Node {
+    pub(crate) cfg: Config,
+    pub(crate) id: NodeId,
+    pub(crate) rng: Pcg64Mcg,
+    pub(crate) now: Instant,
+
+    // Durable state (mirrored by the runtime's storage once persisted).
+    pub(crate) term: Term,
+    pub(crate) vote: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    /// The latest snapshot point.
+    pub(crate) snapshot: SnapshotMeta,
+
+    // Membership: the base is committed; `membership_log` holds later (uncommitted)
+    // configurations in log order. The last one is in effect.
+    pub(crate) committed_membership: Membership,
+    pub(crate) committed_membership_index: Index,
+    pub(crate) membership_log: VecDeque<(Index, Membership)>,
+    pub(crate) membership: Membership,
+
+    // Volatile state.
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) commit: Index,
+    pub(crate) applied: Index,
+    pub(crate) apply_sent: Index,
+    pub(crate) election_deadline: Instant,
+    pub(crate) votes: BTreeMap<NodeId, bool>,
+    pub(crate) last_heard_leader: Option<Instant>,
+    /// After a restart the node does not know whether it recently acknowledged a leader,
+    /// so it refuses to vote until this passes (keeps leader leases safe across restarts).
+    pub(crate) vote_guard_until: Instant,
+
+    // Leader state.
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) heartbeat_deadline: Instant,
+    pub(crate) check_quorum_deadline: Instant,
+    pub(crate) hb_seq: u64,
+    pub(crate) hb_sent_at: VecDeque<(u64, Instant)>,
+    pub(crate) lease_until: Option<Instant>,
+    pub(crate) transfer: Option<Transfer>,
+    pub(crate) quorum_lost: bool,
+    pub(crate) pending_change: Option<PendingChange>,
+    pub(crate) reads: ReadState,
+    pub(crate) proposals: VecDeque<(Index, Term, ProposalId)>,
+
+    // Durability bookkeeping.
+    pub(crate) hard_state_dirty: bool,
+    pub(crate) persist_seq: u64,
+    pub(crate) durable_seq: u64,
+    /// (seq, last log index written by that persist), oldest first.
+    pub(crate) inflight_persists: VecDeque<(u64, Index)>,
+    /// Highest index such that the in-memory log up to it is durable.
+    pub(crate) stable_index: Index,
+    /// Messages held until the persist with the given seq is durable.
+    pub(crate) gated: VecDeque<(u64, Message)>,
+    pub(crate) pending_snapshot_persist: Option<SnapshotMeta>,
+    pub(crate) snapshot_requested: bool,
+    pub(crate) bytes_since_snapshot: u64,
+    /// A snapshot install from the leader that the runtime is carrying out.
+    pub(crate) installing: Option<(SnapshotMeta, NodeId)>,
+
+    pub(crate) actions: Vec<Action>,
+    pub(crate) paused: bool,
+    pub(crate) shutting_down: bool,
+    pub(crate) ready_to_stop_sent: bool,
+    pub(crate) history: History,
+    pub(crate) metrics: Metrics,
+}
+
+impl Node {
+    /// Creates a node from its configuration and the state restored from storage, at time
+    /// `now`. Fails if the configuration or the restored state is inconsistent.
+    pub fn new(cfg: Config, restored: RestoredState, now: Instant) -> Result<Node, ConfigError> {
+        cfg.validate()?;
+        let RestoredState { hard_state, snapshot, entries, applied } = restored;
+        let log = RaftLog::restore(snapshot.index, snapshot.term, entries).map_err(|e| {
+            ConfigError::Restore(format!("log does not follow the snapshot at {}: {e}", snapshot.index))
+        })?;
+        if hard_state.term < log.last_term() {
+            return Err(ConfigError::Restore(format!(
+                "hard state term {} is below the last log term {}",
+                hard_state.term,
+                log.last_term()
+            )));
+        }
+        if applied < snapshot.index || applied > log.last_index() {
+            return Err(ConfigError::Restore(format!(
+                "applied index {applied} outside snapshot {}..=last {}",
+                snapshot.index,
+                log.last_index()
+            )));
+        }
+        let commit = hard_state.commit.max(applied).min(log.last_index());
+        let mut node = Node {
+            id: cfg.id,
+            rng: Pcg64Mcg::seed_from_u64(cfg.rng_seed),
+            now,
+            term: hard_state.term,
+            vote: hard_state.vote,
+            stable_index: log.last_index(),
+            log,
+            committed_membership: snapshot.membership.clone(),
+            committed_membership_index: snapshot.index,
+            membership_log: VecDeque::new(),
+            membership: snapshot.membership.clone(),
+            snapshot,
+            role: Role::Follower,
+            leader: None,
+            commit,
+            applied,
+            apply_sent: applied,
+            election_deadline: now,
+            votes: BTreeMap::new(),
+            last_heard_leader: None,
+            vote_guard_until: if cfg.check_quorum { now + cfg.election_timeout_min } else { now },
+            progress: BTreeMap::new(),
+            heartbeat_deadline: now,
+            check_quorum_deadline: now,
+            hb_seq: 0,
+            hb_sent_at: VecDeque::new(),
+            lease_until: None,
+            transfer: None,
+            quorum_lost: false,
+            pending_change: None,
+            reads: ReadState::default(),
+            proposals: VecDeque::new(),
+            hard_state_dirty: false,
+            persist_seq: 0,
+            durable_seq: 0,
+            inflight_persists: VecDeque::new(),
+            gated: VecDeque::new(),
+            pending_snapshot_persist: None,
+            snapshot_requested: false,
+            bytes_since_snapshot: 0,
+            installing: None,
+            actions: Vec::new(),
+            paused: cfg.start_paused,
+            shutting_down: false,
+            ready_to_stop_sent: false,
+            history: History::new(cfg.history_capacity),
+            metrics: Metrics::default(),
+            cfg,
+        };
+        // Rebuild the membership history from the log: the latest entry is in effect, the
+        // latest at or below the commit index is committed.
+        let found: Vec<(Index, Membership)> = node
+            .log
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Membership(m) => Some((e.index, m.clone())),
+                _ => None,
+            })
+            .collect();
+        for (index, m) in found {
+            node.membership_log.push_back((index, m.clone()));
+            node.membership = m;
+        }
+        node.advance_committed_membership(false);
+        node.reset_election_deadline();
+        node.record_transition(Role::Follower, TransitionReason::Restarted);
+        Ok(node)
+    }
+
+    /// Feeds one input at time `now`. Never panics on external input: malformed or stale
+    /// messages are dropped and counted in [`Node::metrics`]. Call [`Node::drain_actions`]
+    /// afterwards (after one or several steps) and carry out what it returns.
+    pub fn step(&mut self, now: Instant, input: Input) {
+        // Time never goes backwards inside the node, even if the runtime's clock does.
+        self.now = self.now.max(now);
+        match input {
+            Input::Message(m) => self.handle_message(m),
+            Input::Tick => self.tick(),
+            Input::Propose { id, data } => self.propose(id, data),
+            Input::Read { id, policy } => self.read(id, policy),
+            Input::Persisted { seq } => self.persisted(seq),
+            Input::Applied { index } => self.handle_applied(index),
+            Input::TransferLeadership { to } => self.transfer_leadership(to),
+            Input::Pause => self.pause(false),
+            Input::Resume => self.resume(),
+            Input::PrepareShutdown => self.pause(true),
+            Input::ChangeMembership { id, change } => self.change_membership(id, change),
+            Input::SnapshotCreated { index } => self.snapshot_created(index),
+            Input::SnapshotInstalled { meta, success } => self.snapshot_installed(meta, success),
+            Input::SnapshotSent { peer, index, success } => self.snapshot_sent(peer, index, success),
+        }
+    }
+
+    /// Completes the work of the preceding steps (batched appends, the persist request,
+    /// committed entries to apply) and moves every pending action into `out`, in the order
+    /// they must be carried out. Actions are safe to execute immediately.
+    pub fn drain_actions(&mut self, out: &mut Vec<Action>) {
+        self.flush();
+        out.append(&mut self.actions);
+    }
+
+    /// The latest time by which `step(_, Input::Tick)` must be called.
+    pub fn next_deadline(&self) -> Instant {
+        let mut d = match self.role {
+            Role::Leader => {
+                let mut d = self.heartbeat_deadline;
+                if self.cfg.check_quorum {
+                    d = d.min(self.check_quorum_deadline);
+                }
+                if let Some(t) = &self.transfer {
+                    d = d.min(t.deadline);
+                }
+                d
+            }
+            _ => self.election_deadline,
+        };
+        if let Some(t) = self.reads.next_timeout(self.cfg.election_timeout_max) {
+            d = d.min(t);
+        }
+        d
+    }
+
+    fn flush(&mut self) {
+        if self.role == Role::Leader {
+            self.replicate_all();
+            self.maybe_start_read_round();
+        }
+        self.emit_persist();
+        self.emit_apply();
+        if self.shutting_down && self.role != Role::Leader && !self.ready_to_stop_sent {
+            self.ready_to_stop_sent = true;
+            self.emit(Event::ReadyToStop);
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = self.now;
+        if self.role == Role::Leader {
+            if now >= self.heartbeat_deadline {
+                self.broadcast_heartbeat();
+            }
+            if now >= self.check_quorum_deadline {
+                self.check_quorum_deadline = now + self.cfg.election_timeout_min;
+                if self.cfg.check_quorum && !self.quorum_recently_active() {
+                    self.become_follower(self.term, None, TransitionReason::CheckQuorumLost);
+                    return;
+                }
+                for pr in self.progress.values_mut() {
+                    pr.recent_active = false;
+                }
+            }
+            if self.transfer.is_some_and(|t| now >= t.deadline) {
+                self.abort_transfer();
+            }
+        } else if now >= self.election_deadline {
+            self.reset_election_deadline();
+            if self.can_campaign() {
+                let kind = if self.cfg.pre_vote { Campaign::PreVote } else { Campaign::Election };
+                self.campaign(kind, TransitionReason::ElectionTimeout);
+            }
+        }
+        self.expire_forwarded_reads();
+    }
+
+    // ---- messages ------------------------------------------------------------------
+
+    fn handle_message(&mut self, m: Message) {
+        if m.validate().is_err() {
+            self.metrics.dropped_invalid += 1;
+            trace_drop("invalid", &m);
+            return;
+        }
+        if m.to != self.id {
+            self.metrics.dropped_misaddressed += 1;
+            trace_drop("misaddressed", &m);
+            return;
+        }
+        if m.term > self.term {
+            match &m.body {
+                MessageBody::VoteRequest { pre_vote, transfer, .. } => {
+                    if !*transfer && self.in_lease() {
+                        self.metrics.dropped_in_lease += 1;
+                        trace_drop("in lease", &m);
+                        return;
+                    }
+                    if !*pre_vote {
+                        self.become_follower(m.term, None, TransitionReason::HigherTerm { from: m.from });
+                    }
+                }
+                MessageBody::VoteResponse { pre_vote: true, granted: true } => {}
+                MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. } => {
+                    self.become_follower(m.term, Some(m.from), TransitionReason::HigherTerm { from: m.from });
+                }
+                _ => {
+                    let reason = match self.transfer {
+                        Some(t) if t.target == m.from => TransitionReason::TransferredLeadership { to: m.from },
+                        _ => TransitionReason::HigherTerm { from: m.from },
+                    };
+                    self.become_follower(m.term, None, reason);
+                }
+            }
+        } else if m.term < self.term {
+            match &m.body {
+                // A leader of an older term (cut off, now back) learns it was deposed;
+                // without this it could stay stuck if PreVote stops us from raising terms.
+                MessageBody::Append { .. } | MessageBody::Heartbeat { .. }
+                    if self.cfg.check_quorum || self.cfg.pre_vote =>
+                {
+                    self.send(m.from, MessageBody::HeartbeatResponse { seq: 0 });
+                }
+                MessageBody::VoteRequest { pre_vote: true, .. } => {
+                    self.send(m.from, MessageBody::VoteResponse { pre_vote: true, granted: false });
+                }
+                _ => {
+                    self.metrics.dropped_stale_term += 1;
+                }
+            }
+            return;
+        }
+        let from = m.from;
+        match m.body {
+            MessageBody::VoteRequest { pre_vote, last_log_index, last_log_term, .. } => {
+                self.handle_vote_request(from, m.term, pre_vote, last_log_index, last_log_term)
+            }
+            MessageBody::VoteResponse { pre_vote, granted } => {
+                self.handle_vote_response(from, m.term, pre_vote, granted)
+            }
+            MessageBody::Append { prev_log_index, prev_log_term, entries, commit } => {
+                self.handle_append(from, prev_log_index, prev_log_term, entries, commit)
+            }
+            MessageBody::AppendResponse { result } => self.handle_append_response(from, result),
+            MessageBody::Heartbeat { commit, seq } => self.handle_heartbeat(from, commit, seq),
+            MessageBody::HeartbeatResponse { seq } => self.handle_heartbeat_response(from, seq),
+            MessageBody::ReadIndexRequest { ctx } => self.handle_read_index_request(from, ctx),
+            MessageBody::ReadIndexResponse { ctx, index } => self.handle_read_index_response(ctx, index),
+            MessageBody::TimeoutNow => self.handle_timeout_now(from),
+            MessageBody::InstallSnapshot { meta } => self.handle_install_snapshot(from, meta),
+            MessageBody::InstallSnapshotResponse { index, success } => {
+                self.handle_install_snapshot_response(from, index, success)
+            }
+        }
+    }
+
+    /// Queues a message from this node, holding it back if it promises state that is not
+    /// yet durable (Raft thesis §3.8: vote grants and append acknowledgements).
+    pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
+        let gate = matches!(
+            body,
+            MessageBody::VoteResponse { pre_vote: false, .. }
+                | MessageBody::AppendResponse { .. }
+                | MessageBody::InstallSnapshotResponse { .. }
+        );
+        let msg = Message { from: self.id, to, term: self.term, body };
+        if gate {
+            let seq = self.covering_persist_seq();
+            if seq > self.durable_seq {
+                self.gated.push_back((seq, msg));
+                return;
+            }
+        }
+        self.deliver(msg);
+    }
+
+    fn deliver(&mut self, msg: Message) {
+        if msg.to == self.id {
+            // Our own vote counts only once it is durable; it arrives here when released.
+            if let MessageBody::VoteResponse { granted, .. } = msg.body {
+                if msg.term == self.term {
+                    self.handle_vote_response(self.id, msg.term, false, granted);
+                }
+            }
+            return;
+        }
+        self.metrics.messages_sent += 1;
+        self.actions.push(Action::Send(msg));
+    }
+
+    /// The persist sequence number whose completion makes everything decided so far durable.
+    fn covering_persist_seq(&self) -> u64 {
+        let dirty = self.hard_state_dirty
+            || self.log.unstable_from() <= self.log.last_index()
+            || self.pending_snapshot_persist.is_some();
+        if dirty {
+            self.persist_seq + 1
+        } else {
+            self.persist_seq
+        }
+    }
+
+    fn emit_persist(&mut self) {
+        let dirty_log = self.log.unstable_from() <= self.log.last_index();
+        if !(self.hard_state_dirty || dirty_log || self.pending_snapshot_persist.is_some()) {
+            return;
+        }
+        self.persist_seq += 1;
+        let hard_state = self.hard_state_dirty.then(|| self.hard_state());
+        self.hard_state_dirty = false;
+        let entries = if dirty_log { self.log.take_unstable() } else { Vec::new() };
+        self.inflight_persists.push_back((self.persist_seq, self.log.last_index()));
+        self.metrics.persists += 1;
+        self.actions.push(Action::Persist(Persist {
+            seq: self.persist_seq,
+            hard_state,
+            entries,
+            snapshot: self.pending_snapshot_persist.take(),
+        }));
+    }
+
+    fn persisted(&mut self, seq: u64) {
+        if seq <= self.durable_seq {
+            return;
+        }
+        if seq > self.persist_seq {
+            self.metrics.ignored_runtime_reports += 1;
+            return;
+        }
+        self.durable_seq = seq;
+        while let Some(&(s, last)) = self.inflight_persists.front() {
+            if s > seq {
+                break;
+            }
+            self.stable_index = self.stable_index.max(last);
+            self.inflight_persists.pop_front();
+        }
+        while self.gated.front().is_some_and(|(s, _)| *s <= seq) {
+            let (_, msg) = self.gated.pop_front().expect("front exists");
+            self.deliver(msg);
+        }
+        if self.role == Role::Leader {
+            self.maybe_commit();
+        }
+    }
+
+    /// Called whenever the in-memory log loses its suffix from `index` on.
+    pub(crate) fn on_truncate(&mut self, index: Index) {
+        let keep = index - 1;
+        self.stable_index = self.stable_index.min(keep);
+        for p in self.inflight_persists.iter_mut() {
+            p.1 = p.1.min(keep);
+        }
+        let mut changed = false;
+        while self.membership_log.back().is_some_and(|(i, _)| *i >= index) {
+            self.membership_log.pop_back();
+            changed = true;
+        }
+        if changed {
+            self.membership = match self.membership_log.back() {
+                Some((_, m)) => m.clone(),
+                None => self.committed_membership.clone(),
+            };
+        }
+    }
+
+    fn emit_apply(&mut self) {
+        let hi = self.commit.min(self.stable_index);
+        if hi <= self.apply_sent {
+            return;
+        }
+        let entries = self.log.range(self.apply_sent + 1, hi).to_vec();
+        debug_assert_eq!(entries.first().map(|e| e.index), Some(self.apply_sent + 1), "apply range must be in memory");
+        self.apply_sent = hi;
+        self.bytes_since_snapshot += entries.iter().map(|e| e.size_hint() as u64).sum::<u64>();
+        let mut proposals = Vec::new();
+        while let Some(&(index, term, id)) = self.proposals.front() {
+            if index > hi {
+                break;
+            }
+            self.proposals.pop_front();
+            if self.log.term(index) == Some(term) {
+                proposals.push((index, id));
+            } else {
+                self.metrics.proposals_rejected += 1;
+                self.actions.push(Action::ProposalRejected { id, error: ProposalError::Superseded { index } });
+            }
+        }
+        self.actions.push(Action::Apply { entries, proposals });
+    }
+
+    fn handle_applied(&mut self, index: Index) {
+        if index > self.apply_sent {
+            self.metrics.ignored_runtime_reports += 1;
+        }
+        let index = index.min(self.apply_sent);
+        if index <= self.applied {
+            return;
+        }
+        self.applied = index;
+        self.release_applied_reads();
+        self.maybe_request_snapshot();
+    }
+
+    // ---- role changes ---------------------------------------------------------------
+
+    pub(crate) fn hard_state(&self) -> HardState {
+        HardState { term: self.term, vote: self.vote, commit: self.commit }
+    }
+
+    pub(crate) fn reset_election_deadline(&mut self) {
+        let min = self.cfg.election_timeout_min.as_nanos() as u64;
+        let span = (self.cfg.election_timeout_max.as_nanos() as u64).saturating_sub(min).max(1);
+        let jitter = self.rng.next_u64() % span;
+        self.election_deadline = Instant::from_nanos(self.now.as_nanos().saturating_add(min + jitter));
+    }
+
+    pub(crate) fn record_transition(&mut self, from: Role, reason: TransitionReason) {
+        let t = Transition { at: self.now, term: self.term, from, to: self.role, reason, leader: self.leader };
+        #[cfg(feature = "tracing")]
+        tracing::info!(target: "raft::election", node = self.id, term = t.term, from = ?t.from, to = ?t.to,
+            reason = ?t.reason, leader = ?t.leader, "role transition");
+        self.history.record(t.clone());
+        self.emit(Event::RoleChanged(t));
+    }
+
+    pub(crate) fn set_leader(&mut self, leader: Option<NodeId>) {
+        if self.leader != leader {
+            self.leader = leader;
+            self.reject_forwarded_reads();
+            self.emit(Event::LeaderChanged { leader, term: self.term });
+        }
+    }
+
+    /// Steps down (or stays) a follower in `term`, following `leader` if known.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>, reason: TransitionReason) {
+        let new_term = term > self.term;
+        if new_term {
+            self.term = term;
+            self.vote = None;
+            self.hard_state_dirty = true;
+        }
+        let was = self.role;
+        if was == Role::Leader {
+            self.step_down_cleanup();
+        }
+        self.role = Role::Follower;
+        self.votes.clear();
+        if leader.is_some() {
+            self.last_heard_leader = Some(self.now);
+        }
+        self.reset_election_deadline();
+        // Keep following the same leader only within the same term and as a follower.
+        let leader = if new_term || was != Role::Follower { leader } else { leader.or(self.leader) };
+        self.set_leader(leader);
+        if was != Role::Follower {
+            self.record_transition(was, reason);
+        }
+    }
+
+    fn step_down_cleanup(&mut self) {
+        self.progress.clear();
+        self.lease_until = None;
+        self.hb_sent_at.clear();
+        self.quorum_lost = false;
+        // Losing leadership to anyone completes (or obsoletes) a transfer.
+        self.transfer = None;
+        if let Some(change) = self.pending_change.take() {
+            self.emit(Event::MembershipChangeRejected {
+                id: change.id,
+                error: ProposalError::NotLeader { leader: None },
+            });
+        }
+        self.reject_leader_reads();
+    }
+
+    pub(crate) fn emit(&mut self, e: Event) {
+        self.actions.push(Action::Event(e));
+    }
+
+    /// True if this node may start an election now.
+    pub(crate) fn can_campaign(&self) -> bool {
+        !self.paused && self.membership.is_voter(self.id) && self.installing.is_none()
+    }
+
+    /// With CheckQuorum, a node that heard from a leader within the minimum election timeout
+    /// (or restarted that recently) refuses to help elect another: this is what makes a
+    /// removed or partitioned node harmless and leader leases safe.
+    pub(crate) fn in_lease(&self) -> bool {
+        if !self.cfg.check_quorum {
+            return false;
+        }
+        if self.role == Role::Leader || self.now < self.vote_guard_until {
+            return true;
+        }
+        self.leader.is_some() && self.last_heard_leader.is_some_and(|t| self.now < t + self.cfg.election_timeout_min)
+    }
+
+    // ---- accessors ------------------------------------------------------------------
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+    /// The vote cast in the current term.
+    pub fn vote(&self) -> Option<NodeId> {
+        self.vote
+    }
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// Highest index known committed.
+    pub fn commit_index(&self) -> Index {
+        self.commit
+    }
+    /// Highest index the runtime reported applied.
+    pub fn applied_index(&self) -> Index {
+        self.applied
+    }
+    /// Highest index known durable locally.
+    pub fn durable_index(&self) -> Index {
+        self.stable_index
+    }
+    /// The in-memory log (entries after the last snapshot).
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+    /// The membership in effect (the latest appended).
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+    /// The latest committed membership.
+    pub fn committed_membership(&self) -> &Membership {
+        &self.committed_membership
+    }
+    /// The latest snapshot point.
+    pub fn snapshot(&self) -> &SnapshotMeta {
+        &self.snapshot
+    }
+    /// Paused (by `Input::Pause`, `Config::start_paused` or `Input::PrepareShutdown`).
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    /// Counters of dropped input and work done.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    /// The most recent role transitions, oldest first (at most `Config::history_capacity`).
+    pub fn history(&self) -> impl DoubleEndedIterator<Item = &Transition> + ExactSizeIterator {
+        self.history.iter()
+    }
+
+    /// A snapshot of the node's state for operators.
+    pub fn status(&self) -> Status {
+        let progress = self
+            .progress
+            .iter()
+            .map(|(&id, p)| {
+                (
+                    id,
+                    PeerStatus {
+                        match_index: p.match_index,
+                        next_index: p.next_index,
+                        inflight: p.inflights.len(),
+                        state: p.state_name(),
+                        last_contact: p.last_contact,
+                        learner: !self.membership.is_voter(id),
+                        unreachable: p.unreachable,
+                    },
+                )
+            })
+            .collect();
+        Status {
+            id: self.id,
+            role: self.role,
+            term: self.term,
+            leader: self.leader,
+            commit_index: self.commit,
+            applied_index: self.applied,
+            last_log_index: self.log.last_index(),
+            durable_index: self.stable_index,
+            snapshot_index: self.log.snapshot_index(),
+            membership: self.membership.clone(),
+            progress,
+            paused: self.paused,
+            transferring_to: self.transfer.map(|t| t.target),
+        }
+    }
+}
+
+#[allow(unused_variables)]
+fn trace_drop(why: &str, m: &Message) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "raft::input", why, from = m.from, to = m.to, term = m.term, kind = m.body.kind(), "dropped message");
+}

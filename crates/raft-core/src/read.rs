@@ -1,0 +1,215 @@
+//! Linearizable reads: ReadIndex (thesis §6.4), lease reads (§6.4.1), and follower reads
+//! that ask the leader for a read index.
+//!
+//! A read index is the leader's commit index at the time of the request. The leader must
+//! first have committed an entry of its own term (so its commit index is current), then
+//! confirm it is still leader with a heartbeat round acknowledged by a quorum that started
+//! after the request; the read is served once the state machine has applied the read index.
+//! Heartbeat rounds are shared: all reads arriving while a round is in flight wait for
+//! the next one, which starts as soon as the current one completes.
+
+use crate::io::{Action, ReadError, ReadPolicy};
+use crate::message::MessageBody;
+use crate::node::Node;
+use crate::types::{Index, Instant, NodeId, ReadId, Role};
+use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Who is waiting for a read index.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ReadOrigin {
+    Local(ReadId),
+    Remote { from: NodeId, ctx: u64 },
+}
+
+/// All reads in progress on one node.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ReadState {
+    /// Leader: reads waiting for the first commit of the leader's term.
+    waiting_commit: Vec<ReadOrigin>,
+    /// Leader: (heartbeat round that must be acknowledged, read index, origin).
+    waiting_quorum: VecDeque<(u64, Index, ReadOrigin)>,
+    /// Confirmed local reads waiting for the state machine: (read index, id).
+    waiting_apply: Vec<(Index, ReadId)>,
+    /// Follower: reads forwarded to the leader, by context: (id, sent at).
+    forwarded: BTreeMap<u64, (ReadId, Instant)>,
+    next_ctx: u64,
+}
+
+impl ReadState {
+    /// When the oldest forwarded read times out.
+    pub(crate) fn next_timeout(&self, timeout: Duration) -> Option<Instant> {
+        self.forwarded.values().map(|(_, at)| *at + timeout).min()
+    }
+}
+
+impl Node {
+    pub(crate) fn read(&mut self, id: ReadId, policy: ReadPolicy) {
+        if self.shutting_down {
+            self.actions.push(Action::ReadRejected { id, error: ReadError::Paused });
+            return;
+        }
+        match self.role {
+            Role::Leader => self.leader_read(ReadOrigin::Local(id)),
+            _ => match (policy, self.leader) {
+                (ReadPolicy::AllowFollower, Some(leader)) => {
+                    let ctx = self.reads.next_ctx;
+                    self.reads.next_ctx += 1;
+                    self.reads.forwarded.insert(ctx, (id, self.now));
+                    self.send(leader, MessageBody::ReadIndexRequest { ctx });
+                }
+                _ => {
+                    self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader: self.leader } })
+                }
+            },
+        }
+    }
+
+    fn leader_read(&mut self, origin: ReadOrigin) {
+        if self.log.term(self.commit) != Some(self.term) {
+            self.reads.waiting_commit.push(origin);
+            return;
+        }
+        let index = self.commit;
+        if self.lease_valid() {
+            self.read_confirmed(origin, index);
+        } else {
+            self.reads.waiting_quorum.push_back((self.hb_seq + 1, index, origin));
+        }
+    }
+
+    /// A lease read is safe while followers that acknowledged our last confirmed round
+    /// still refuse to vote for anyone else (they do for `election_timeout_min` after
+    /// hearing from us), minus the allowed clock drift. Not during a transfer, which
+    /// deliberately lets another node win.
+    fn lease_valid(&self) -> bool {
+        self.cfg.lease_reads && self.transfer.is_none() && self.lease_until.is_some_and(|until| self.now < until)
+    }
+
+    fn read_confirmed(&mut self, origin: ReadOrigin, index: Index) {
+        match origin {
+            ReadOrigin::Local(id) => {
+                if index <= self.applied {
+                    self.actions.push(Action::ReadReady { id, index });
+                } else {
+                    self.reads.waiting_apply.push((index, id));
+                }
+            }
+            ReadOrigin::Remote { from, ctx } => {
+                self.send(from, MessageBody::ReadIndexResponse { ctx, index: Some(index) });
+            }
+        }
+    }
+
+    pub(crate) fn release_reads_waiting_for_commit(&mut self) {
+        for origin in std::mem::take(&mut self.reads.waiting_commit) {
+            self.leader_read(origin);
+        }
+    }
+
+    /// Starts a heartbeat round if reads wait for one and none is in flight.
+    pub(crate) fn maybe_start_read_round(&mut self) {
+        let wants_round = self.reads.waiting_quorum.back().is_some_and(|(seq, _, _)| *seq > self.hb_seq);
+        if wants_round && self.quorum_acked_seq() >= self.hb_seq {
+            self.broadcast_heartbeat();
+        }
+    }
+
+    fn quorum_acked_seq(&self) -> u64 {
+        let (id, hb) = (self.id, self.hb_seq);
+        let progress = &self.progress;
+        self.membership
+            .quorum_index(|peer| if peer == id { hb } else { progress.get(&peer).map_or(0, |p| p.acked_seq) })
+    }
+
+    /// After heartbeat acknowledgements: confirm reads and extend the lease.
+    pub(crate) fn on_read_acks(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let acked = self.quorum_acked_seq();
+        let mut started = None;
+        while self.hb_sent_at.front().is_some_and(|(s, _)| *s <= acked) {
+            started = self.hb_sent_at.pop_front().map(|(_, at)| at);
+        }
+        if let Some(at) = started {
+            self.lease_until = Some(at + self.cfg.election_timeout_min.saturating_sub(self.cfg.lease_clock_drift));
+        }
+        while self.reads.waiting_quorum.front().is_some_and(|(s, _, _)| *s <= acked) {
+            let (_, index, origin) = self.reads.waiting_quorum.pop_front().expect("front exists");
+            self.read_confirmed(origin, index);
+        }
+    }
+
+    pub(crate) fn release_applied_reads(&mut self) {
+        let applied = self.applied;
+        let mut i = 0;
+        while i < self.reads.waiting_apply.len() {
+            let (index, id) = self.reads.waiting_apply[i];
+            if index <= applied {
+                self.reads.waiting_apply.swap_remove(i);
+                self.actions.push(Action::ReadReady { id, index });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    pub(crate) fn handle_read_index_request(&mut self, from: NodeId, ctx: u64) {
+        if self.role != Role::Leader {
+            self.send(from, MessageBody::ReadIndexResponse { ctx, index: None });
+            return;
+        }
+        self.leader_read(ReadOrigin::Remote { from, ctx });
+    }
+
+    pub(crate) fn handle_read_index_response(&mut self, ctx: u64, index: Option<Index>) {
+        let Some((id, _)) = self.reads.forwarded.remove(&ctx) else {
+            self.metrics.dropped_unexpected += 1;
+            return;
+        };
+        match index {
+            Some(index) => self.read_confirmed(ReadOrigin::Local(id), index),
+            None => self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader: self.leader } }),
+        }
+    }
+
+    /// On losing leadership: reads that were not confirmed cannot be answered by us.
+    pub(crate) fn reject_leader_reads(&mut self) {
+        let leader = self.leader.filter(|l| *l != self.id);
+        let waiting: Vec<ReadOrigin> = std::mem::take(&mut self.reads.waiting_commit)
+            .into_iter()
+            .chain(std::mem::take(&mut self.reads.waiting_quorum).into_iter().map(|(_, _, o)| o))
+            .collect();
+        for origin in waiting {
+            match origin {
+                ReadOrigin::Local(id) => {
+                    self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader } })
+                }
+                ReadOrigin::Remote { from, ctx } => {
+                    self.send(from, MessageBody::ReadIndexResponse { ctx, index: None })
+                }
+            }
+        }
+    }
+
+    /// When the leader changes, forwarded reads will not be answered.
+    pub(crate) fn reject_forwarded_reads(&mut self) {
+        let leader = self.leader;
+        for (_, (id, _)) in std::mem::take(&mut self.reads.forwarded) {
+            self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader } });
+        }
+    }
+
+    pub(crate) fn expire_forwarded_reads(&mut self) {
+        let deadline = self.cfg.election_timeout_max;
+        let now = self.now;
+        let expired: Vec<u64> =
+            self.reads.forwarded.iter().filter(|(_, (_, at))| now >= *at + deadline).map(|(c, _)| *c).collect();
+        for ctx in expired {
+            if let Some((id, _)) = self.reads.forwarded.remove(&ctx) {
+                self.actions.push(Action::ReadRejected { id, error: ReadError::Timeout });
+            }
+        }
+    }
+}

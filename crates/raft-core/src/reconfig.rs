@@ -1,0 +1,264 @@
+//! Membership changes by joint consensus (Raft thesis §4.3) and snapshots (§5).
+//!
+//! A configuration takes effect on each node as soon as it is in the node's log. The
+//! leader appends `C_old,new` (joint), and once that commits, appends `C_new`; only one
+//! change is in flight at a time, and only after the leader committed an entry of its term.
+
+use crate::event::{Event, TransitionReason};
+use crate::io::{apply_change, Action, MembershipChange, ProposalError};
+use crate::log::{Payload, SnapshotMeta};
+use crate::membership::Membership;
+use crate::message::MessageBody;
+use crate::node::{Node, PendingChange};
+use crate::progress::ProgressState;
+use crate::types::{Index, NodeId, ProposalId, Role};
+
+impl MembershipChange {
+    /// Add `id` as a learner (the first step of adding a node).
+    pub fn add_learner(id: NodeId) -> Self {
+        MembershipChange { add_learners: vec![id], ..Default::default() }
+    }
+    /// Promote learner `id` to voter (or add it directly as a voter).
+    pub fn add_voter(id: NodeId) -> Self {
+        MembershipChange { add_voters: vec![id], ..Default::default() }
+    }
+    /// Remove member `id`.
+    pub fn remove(id: NodeId) -> Self {
+        MembershipChange { remove: vec![id], ..Default::default() }
+    }
+}
+
+impl Node {
+    pub(crate) fn change_membership(&mut self, id: ProposalId, change: MembershipChange) {
+        if let Err(error) = self.check_change(&change) {
+            self.emit(Event::MembershipChangeRejected { id, error });
+            return;
+        }
+        let next = match apply_change(&self.membership, &change) {
+            Ok(next) => next,
+            Err(reason) => {
+                self.emit(Event::MembershipChangeRejected { id, error: ProposalError::InvalidChange(reason) });
+                return;
+            }
+        };
+        if let Some(lag) = change.require_caught_up {
+            let last = self.log.last_index();
+            for v in &change.add_voters {
+                let caught_up = self.progress.get(v).is_some_and(|p| p.match_index + lag >= last);
+                if !caught_up {
+                    self.emit(Event::MembershipChangeRejected {
+                        id,
+                        error: ProposalError::InvalidChange(format!("learner {v} is not caught up")),
+                    });
+                    return;
+                }
+            }
+        }
+        let target = if next.voters == self.membership.voters {
+            // Only learners change: no quorum changes, so no joint phase is needed.
+            next
+        } else {
+            Membership { voters: next.voters, outgoing: self.membership.voters.clone(), learners: next.learners }
+        };
+        let joint = target.is_joint();
+        let index = self.append_membership(target);
+        self.pending_change = Some(PendingChange { id, final_index: (!joint).then_some(index) });
+    }
+
+    fn check_change(&self, _change: &MembershipChange) -> Result<(), ProposalError> {
+        if self.role != Role::Leader {
+            return Err(ProposalError::NotLeader { leader: self.leader });
+        }
+        if self.paused {
+            return Err(ProposalError::Paused);
+        }
+        if self.pending_change.is_some()
+            || self.membership.is_joint()
+            || self.committed_membership_index < self.membership_log.back().map_or(0, |(i, _)| *i)
+        {
+            return Err(ProposalError::ChangeInProgress);
+        }
+        if self.log.term(self.commit) != Some(self.term) {
+            // Thesis §4.1 (the bug found after publication): a leader must commit an entry
+            // of its own term before it may change the configuration.
+            return Err(ProposalError::ChangeInProgress);
+        }
+        if self.transfer.is_some() {
+            return Err(ProposalError::TransferInProgress);
+        }
+        Ok(())
+    }
+
+    fn append_membership(&mut self, m: Membership) -> Index {
+        let index = self.append_as_leader(Payload::Membership(m.clone()));
+        self.membership_log.push_back((index, m.clone()));
+        self.membership = m.clone();
+        self.sync_progress_with_membership();
+        self.emit(Event::MembershipProposed { index, membership: m });
+        index
+    }
+
+    /// Moves membership entries at or below the commit index into the committed base, and
+    /// takes the next step of a change in flight.
+    pub(crate) fn advance_committed_membership(&mut self, notify: bool) {
+        while self.membership_log.front().is_some_and(|(i, _)| *i <= self.commit) {
+            let (index, m) = self.membership_log.pop_front().expect("front exists");
+            let old = std::mem::replace(&mut self.committed_membership, m.clone());
+            self.committed_membership_index = index;
+            if !notify {
+                continue;
+            }
+            self.emit(Event::MembershipCommitted { index, old, new: m.clone() });
+            if !m.contains(self.id) && !m.is_joint() {
+                self.emit(Event::RemovedFromCluster);
+            }
+            if self.role != Role::Leader {
+                continue;
+            }
+            if m.is_joint() && self.membership_log.is_empty() {
+                // C_old,new is committed: move on to C_new.
+                let next =
+                    Membership { voters: m.voters.clone(), outgoing: Default::default(), learners: m.learners.clone() };
+                let final_index = self.append_membership(next);
+                if let Some(p) = &mut self.pending_change {
+                    p.final_index = Some(final_index);
+                }
+            } else if !m.is_joint() {
+                if let Some(p) = self.pending_change.take_if(|p| p.final_index == Some(index)) {
+                    self.emit(Event::MembershipChangeFinished { id: p.id, membership: m.clone() });
+                }
+                if !m.is_voter(self.id) {
+                    // A leader that is not part of C_new steps down once C_new is committed.
+                    self.become_follower(self.term, None, TransitionReason::RemovedFromCluster);
+                }
+            }
+        }
+    }
+
+    // ---- snapshots ------------------------------------------------------------------
+
+    /// Asks the runtime for a snapshot when the policy says the log has grown enough.
+    pub(crate) fn maybe_request_snapshot(&mut self) {
+        let policy = &self.cfg.snapshot_policy;
+        if self.snapshot_requested || self.applied <= self.log.snapshot_index() {
+            return;
+        }
+        let by_entries = policy.max_entries > 0 && self.applied - self.log.snapshot_index() >= policy.max_entries;
+        let by_bytes = policy.max_bytes > 0 && self.bytes_since_snapshot >= policy.max_bytes;
+        if by_entries || by_bytes {
+            self.snapshot_requested = true;
+            self.actions.push(Action::CreateSnapshot { index: self.applied });
+        }
+    }
+
+    /// The membership in force at `index` (which must be at or after the snapshot point).
+    fn membership_at(&self, index: Index) -> Membership {
+        let mut m = self.snapshot.membership.clone();
+        for e in self.log.range(self.log.first_index(), index) {
+            if let Payload::Membership(c) = &e.payload {
+                m = c.clone();
+            }
+        }
+        m
+    }
+
+    pub(crate) fn snapshot_created(&mut self, index: Index) {
+        self.snapshot_requested = false;
+        if index <= self.log.snapshot_index() || index > self.applied {
+            self.metrics.ignored_runtime_reports += 1;
+            return;
+        }
+        let Some(term) = self.log.term(index) else {
+            self.metrics.ignored_runtime_reports += 1;
+            return;
+        };
+        let meta = SnapshotMeta { index, term, membership: self.membership_at(index) };
+        self.log.compact_to(index);
+        self.snapshot = meta.clone();
+        self.bytes_since_snapshot = 0;
+        self.pending_snapshot_persist = Some(meta);
+    }
+
+    pub(crate) fn handle_install_snapshot(&mut self, from: NodeId, meta: SnapshotMeta) {
+        self.follow(from);
+        if meta.index <= self.commit {
+            // We already have everything it covers.
+            self.send(from, MessageBody::InstallSnapshotResponse { index: self.commit, success: true });
+            return;
+        }
+        if self.installing.as_ref().is_some_and(|(m, _)| m.index >= meta.index) {
+            return;
+        }
+        self.installing = Some((meta.clone(), from));
+        self.actions.push(Action::InstallSnapshot { meta, leader: from });
+    }
+
+    pub(crate) fn snapshot_installed(&mut self, meta: SnapshotMeta, success: bool) {
+        let Some((pending, leader)) = self.installing.take_if(|(m, _)| *m == meta) else {
+            self.metrics.ignored_runtime_reports += 1;
+            return;
+        };
+        if !success || pending.index <= self.commit {
+            self.send(leader, MessageBody::InstallSnapshotResponse { index: pending.index, success: false });
+            return;
+        }
+        // Raft §7: keep the log after the snapshot if it agrees with it, else discard it all.
+        if self.log.term(meta.index) == Some(meta.term) {
+            self.log.compact_to(meta.index);
+        } else {
+            if meta.index < self.log.last_index() {
+                self.on_truncate(meta.index + 1);
+            }
+            self.log.reset_to_snapshot(meta.index, meta.term);
+        }
+        self.membership_log.retain(|(i, _)| *i > meta.index);
+        self.committed_membership = meta.membership.clone();
+        self.committed_membership_index = meta.index;
+        self.membership = self.membership_log.back().map_or_else(|| meta.membership.clone(), |(_, m)| m.clone());
+        self.stable_index = self.stable_index.max(meta.index);
+        self.commit = meta.index;
+        self.apply_sent = self.apply_sent.max(meta.index);
+        self.applied = self.applied.max(meta.index);
+        // Our own proposals folded into the snapshot: their fate is not knowable here.
+        while self.proposals.front().is_some_and(|(i, _, _)| *i <= meta.index) {
+            let (index, _, id) = self.proposals.pop_front().expect("front exists");
+            self.actions.push(Action::ProposalRejected { id, error: ProposalError::OutcomeUnknown { index } });
+        }
+        self.snapshot = meta.clone();
+        self.bytes_since_snapshot = 0;
+        self.pending_snapshot_persist = Some(meta.clone());
+        self.release_applied_reads();
+        self.send(leader, MessageBody::InstallSnapshotResponse { index: meta.index, success: true });
+    }
+
+    pub(crate) fn snapshot_sent(&mut self, peer: NodeId, index: Index, success: bool) {
+        let Some(pr) = self.progress.get_mut(&peer) else { return };
+        if !matches!(pr.state, ProgressState::Snapshot { index: i } if i == index) {
+            self.metrics.ignored_runtime_reports += 1;
+            return;
+        }
+        // Optimistically probe right after the snapshot; a failed transfer probes from the
+        // old match point, which leads back to a fresh snapshot if still needed.
+        let next = if success { index + 1 } else { pr.match_index + 1 };
+        pr.become_probe(next);
+    }
+
+    pub(crate) fn handle_install_snapshot_response(&mut self, from: NodeId, index: Index, success: bool) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(pr) = self.progress.get_mut(&from) else { return };
+        pr.recent_active = true;
+        pr.last_contact = Some(self.now);
+        pr.heard_this_round = true;
+        if success && index <= self.log.last_index() {
+            pr.ack(index);
+            pr.become_replicate();
+            self.maybe_commit();
+        } else if matches!(pr.state, ProgressState::Snapshot { .. }) {
+            let next = pr.match_index + 1;
+            pr.become_probe(next);
+        }
+        self.mark_reachable(from);
+    }
+}

@@ -1,0 +1,439 @@
+//! Log replication (Raft §5.3): proposals, appends with pipelining and flow control, fast
+//! backtracking of divergent logs, heartbeats, and the commit rule of §5.4.2.
+
+use crate::event::Event;
+use crate::io::{Action, ProposalError};
+use crate::log::{Entry, Payload};
+use crate::message::{AppendResult, Message, MessageBody};
+use crate::node::Node;
+use crate::progress::{Progress, ProgressState};
+use crate::types::{Index, NodeId, ProposalId, Role, Term};
+use bytes::Bytes;
+
+impl Node {
+    pub(crate) fn propose(&mut self, id: ProposalId, data: Bytes) {
+        if let Err(error) = self.check_can_propose() {
+            self.metrics.proposals_rejected += 1;
+            self.actions.push(Action::ProposalRejected { id, error });
+            return;
+        }
+        let index = self.append_as_leader(Payload::Command(data));
+        self.proposals.push_back((index, self.term, id));
+    }
+
+    pub(crate) fn check_can_propose(&self) -> Result<(), ProposalError> {
+        if self.role != Role::Leader {
+            return Err(ProposalError::NotLeader { leader: self.leader });
+        }
+        if self.paused {
+            return Err(ProposalError::Paused);
+        }
+        if self.transfer.is_some() {
+            return Err(ProposalError::TransferInProgress);
+        }
+        let limit = self.cfg.max_uncommitted_entries as Index;
+        if limit > 0 && self.log.last_index() - self.commit >= limit {
+            return Err(ProposalError::Overloaded);
+        }
+        Ok(())
+    }
+
+    /// Appends one entry of the current term to the leader's log; it is sent at the next
+    /// flush, batched with whatever else was proposed meanwhile.
+    pub(crate) fn append_as_leader(&mut self, payload: Payload) -> Index {
+        let index = self.log.last_index() + 1;
+        let entry = Entry { term: self.term, index, payload };
+        self.log.append([entry]).expect("a leader's entry continues its log");
+        index
+    }
+
+    /// Sends whatever each peer is missing, as flow control allows.
+    pub(crate) fn replicate_all(&mut self) {
+        let Node { progress, log, actions, cfg, metrics, snapshot, id, term, commit, .. } = self;
+        for (&peer, pr) in progress.iter_mut() {
+            let out = &mut *actions;
+            replicate_to(
+                ReplicateCtx { id: *id, term: *term, commit: *commit, cfg, log, snapshot },
+                peer,
+                pr,
+                out,
+                metrics,
+            );
+        }
+    }
+
+    pub(crate) fn handle_append_response(&mut self, from: NodeId, result: AppendResult) {
+        if self.role != Role::Leader {
+            self.metrics.dropped_unexpected += 1;
+            return;
+        }
+        let last = self.log.last_index();
+        let Some(pr) = self.progress.get_mut(&from) else {
+            self.metrics.dropped_unexpected += 1;
+            return;
+        };
+        pr.recent_active = true;
+        pr.last_contact = Some(self.now);
+        pr.heard_this_round = true;
+        match result {
+            AppendResult::Success { match_index } => {
+                if match_index > last {
+                    self.metrics.dropped_invalid += 1;
+                    return;
+                }
+                let news = pr.ack(match_index);
+                if pr.state == ProgressState::Probe {
+                    pr.become_replicate();
+                }
+                let caught_up = pr.match_index == last;
+                self.mark_reachable(from);
+                if news {
+                    self.maybe_commit();
+                }
+                if caught_up && self.transfer.is_some_and(|t| t.target == from) {
+                    self.send(from, MessageBody::TimeoutNow);
+                }
+            }
+            AppendResult::Conflict { rejected_index, hint_index, hint_term } => {
+                let stale = match pr.state {
+                    ProgressState::Replicate => rejected_index <= pr.match_index,
+                    ProgressState::Probe => rejected_index + 1 != pr.next_index,
+                    ProgressState::Snapshot { .. } => true,
+                };
+                if stale {
+                    self.metrics.dropped_unexpected += 1;
+                    return;
+                }
+                // Skip the follower's whole conflicting term at once (thesis §5.3 note).
+                let next = match hint_term {
+                    Some(t) => {
+                        let i = self.log.last_index_with_term_at_most(t, rejected_index);
+                        if self.log.term(i) == Some(t) {
+                            i + 1
+                        } else {
+                            hint_index
+                        }
+                    }
+                    None => hint_index,
+                };
+                pr.become_probe(next.min(rejected_index).max(1));
+                self.mark_reachable(from);
+            }
+        }
+    }
+
+    /// Advances the commit index to the highest index a quorum holds durably, if that entry
+    /// is from the current term (§5.4.2: counting replicas never commits older terms'
+    /// entries directly — the Figure 8 hazard).
+    pub(crate) fn maybe_commit(&mut self) {
+        let (id, stable) = (self.id, self.stable_index);
+        let progress = &self.progress;
+        let q = self.membership.quorum_index(|peer| {
+            if peer == id {
+                stable
+            } else {
+                progress.get(&peer).map_or(0, |p| p.match_index)
+            }
+        });
+        if q > self.commit && q <= self.log.last_index() && self.log.term(q) == Some(self.term) {
+            self.commit = q;
+            self.on_commit_advanced();
+        }
+    }
+
+    /// Everything that waits on the commit index moving: membership steps, reads waiting
+    /// for the leader's first commit in its term.
+    pub(crate) fn on_commit_advanced(&mut self) {
+        self.advance_committed_membership(true);
+        if self.role == Role::Leader && self.log.term(self.commit) == Some(self.term) {
+            self.release_reads_waiting_for_commit();
+        }
+    }
+
+    pub(crate) fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev: Index,
+        prev_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+    ) {
+        self.follow(from);
+        let mut prev = prev;
+        let mut prev_term = prev_term;
+        let mut entries = entries;
+        if prev < self.commit {
+            // Everything up to our commit index matches the leader's log (Log Matching and
+            // Leader Completeness); re-anchor the append there.
+            let skip = (self.commit - prev) as usize;
+            if skip >= entries.len() {
+                self.send(
+                    from,
+                    MessageBody::AppendResponse { result: AppendResult::Success { match_index: self.commit } },
+                );
+                return;
+            }
+            prev_term = entries[skip - 1].term;
+            prev = self.commit;
+            entries.drain(..skip);
+        }
+        if !self.log.matches(prev, prev_term) {
+            let result = if prev > self.log.last_index() {
+                AppendResult::Conflict { rejected_index: prev, hint_index: self.log.last_index() + 1, hint_term: None }
+            } else {
+                let t = self.log.term(prev);
+                AppendResult::Conflict {
+                    rejected_index: prev,
+                    hint_index: self.log.first_index_of_term_at(prev).max(self.commit + 1),
+                    hint_term: t,
+                }
+            };
+            self.send(from, MessageBody::AppendResponse { result });
+            return;
+        }
+        let last_new = prev + entries.len() as Index;
+        // Find the first entry we do not already hold; everything before it is a duplicate.
+        let first_new = entries.iter().position(|e| self.log.term(e.index) != Some(e.term)).unwrap_or(entries.len());
+        if first_new < entries.len() {
+            let at = entries[first_new].index;
+            if at <= self.log.last_index() {
+                if at <= self.commit {
+                    self.metrics.dropped_committed_conflict += 1;
+                    return;
+                }
+                self.log.truncate_from(at);
+                self.on_truncate(at);
+            }
+            entries.drain(..first_new);
+            for e in &entries {
+                if let Payload::Membership(m) = &e.payload {
+                    self.membership_log.push_back((e.index, m.clone()));
+                    self.membership = m.clone();
+                }
+            }
+            if self.log.append(entries).is_err() {
+                // Unreachable after validation; never trust the network to keep it so.
+                self.metrics.dropped_invalid += 1;
+                return;
+            }
+        }
+        let new_commit = leader_commit.min(last_new);
+        if new_commit > self.commit {
+            self.commit = new_commit;
+            self.on_commit_advanced();
+        }
+        self.send(from, MessageBody::AppendResponse { result: AppendResult::Success { match_index: last_new } });
+    }
+
+    /// Records contact with the leader of the current term.
+    pub(crate) fn follow(&mut self, leader: NodeId) {
+        if self.role != Role::Follower {
+            self.become_follower(self.term, Some(leader), crate::event::TransitionReason::LeaderDiscovered { leader });
+        } else {
+            self.set_leader(Some(leader));
+        }
+        self.last_heard_leader = Some(self.now);
+        self.reset_election_deadline();
+    }
+
+    pub(crate) fn handle_heartbeat(&mut self, from: NodeId, commit: Index, seq: u64) {
+        self.follow(from);
+        // The leader caps `commit` at what it knows we hold, so it is safe to adopt.
+        let c = commit.min(self.log.last_index());
+        if c > self.commit {
+            self.commit = c;
+            self.on_commit_advanced();
+        }
+        self.send(from, MessageBody::HeartbeatResponse { seq });
+    }
+
+    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, seq: u64) {
+        if self.role != Role::Leader {
+            self.metrics.dropped_unexpected += 1;
+            return;
+        }
+        let Some(pr) = self.progress.get_mut(&from) else {
+            self.metrics.dropped_unexpected += 1;
+            return;
+        };
+        pr.recent_active = true;
+        pr.last_contact = Some(self.now);
+        pr.heard_this_round = true;
+        pr.acked_seq = pr.acked_seq.max(seq);
+        match pr.state {
+            // The probe may have been lost: allow another.
+            ProgressState::Probe => pr.probe_sent = false,
+            // A full window with a live peer means messages were lost; free one slot so
+            // replication resumes (a gap makes the follower reject and we probe).
+            ProgressState::Replicate if pr.inflights.is_full() => pr.inflights.free_first(),
+            _ => {}
+        }
+        self.mark_reachable(from);
+        self.on_read_acks();
+    }
+
+    /// Sends a heartbeat round to every peer, and does the per-round bookkeeping of
+    /// reachability and quorum health.
+    pub(crate) fn broadcast_heartbeat(&mut self) {
+        self.hb_seq += 1;
+        self.hb_sent_at.push_back((self.hb_seq, self.now));
+        self.heartbeat_deadline = self.now + self.cfg.heartbeat_interval;
+        let seq = self.hb_seq;
+        let threshold = self.cfg.unreachable_after_missed_heartbeats.max(1);
+        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
+        for peer in peers {
+            let pr = self.progress.get_mut(&peer).expect("peer listed");
+            if pr.heard_this_round {
+                pr.missed_heartbeats = 0;
+            } else {
+                pr.missed_heartbeats += 1;
+            }
+            pr.heard_this_round = false;
+            let newly_unreachable = !pr.unreachable && pr.missed_heartbeats >= threshold;
+            if newly_unreachable {
+                pr.unreachable = true;
+            }
+            let commit = self.commit.min(pr.match_index);
+            self.send(peer, MessageBody::Heartbeat { commit, seq });
+            if newly_unreachable {
+                self.emit(Event::PeerUnreachable { peer });
+            }
+        }
+        self.update_quorum_health();
+        self.on_read_acks();
+    }
+
+    pub(crate) fn mark_reachable(&mut self, peer: NodeId) {
+        if let Some(pr) = self.progress.get_mut(&peer) {
+            pr.missed_heartbeats = 0;
+            if pr.unreachable {
+                pr.unreachable = false;
+                self.emit(Event::PeerReachable { peer });
+                self.update_quorum_health();
+            }
+        }
+    }
+
+    fn update_quorum_health(&mut self) {
+        let id = self.id;
+        let progress = &self.progress;
+        let reachable = self.membership.vote_result(|peer| {
+            if peer == id {
+                Some(true)
+            } else {
+                Some(progress.get(&peer).is_some_and(|p| !p.unreachable))
+            }
+        });
+        let lost = reachable != crate::membership::VoteResult::Won;
+        if lost != self.quorum_lost {
+            self.quorum_lost = lost;
+            self.emit(if lost { Event::QuorumLost } else { Event::QuorumRegained });
+        }
+    }
+
+    /// CheckQuorum: did a quorum of voters answer since the last check?
+    pub(crate) fn quorum_recently_active(&self) -> bool {
+        let id = self.id;
+        let progress = &self.progress;
+        self.membership.vote_result(|peer| {
+            if peer == id {
+                Some(true)
+            } else {
+                Some(progress.get(&peer).is_some_and(|p| p.recent_active))
+            }
+        }) == crate::membership::VoteResult::Won
+    }
+
+    /// Adds progress for new members and drops it for removed ones (leader only).
+    pub(crate) fn sync_progress_with_membership(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let members = self.membership.members();
+        self.progress.retain(|id, _| members.contains(id));
+        let last = self.log.last_index();
+        for id in members {
+            if id != self.id {
+                self.progress.entry(id).or_insert_with(|| Progress::new(last, self.cfg.max_inflight_messages));
+            }
+        }
+    }
+}
+
+/// The read-only leader state `replicate_to` needs, split from the node so a peer's
+/// progress can be borrowed mutably at the same time.
+struct ReplicateCtx<'a> {
+    id: NodeId,
+    term: Term,
+    commit: Index,
+    cfg: &'a crate::config::Config,
+    log: &'a crate::log::RaftLog,
+    snapshot: &'a crate::log::SnapshotMeta,
+}
+
+fn replicate_to(
+    ctx: ReplicateCtx<'_>,
+    peer: NodeId,
+    pr: &mut Progress,
+    out: &mut Vec<Action>,
+    metrics: &mut crate::metrics::Metrics,
+) {
+    let send = |out: &mut Vec<Action>, metrics: &mut crate::metrics::Metrics, body| {
+        metrics.messages_sent += 1;
+        out.push(Action::Send(Message { from: ctx.id, to: peer, term: ctx.term, body }));
+    };
+    let last = ctx.log.last_index();
+    while pr.can_send() {
+        let prev = pr.next_index - 1;
+        let Some(prev_term) = ctx.log.term(prev) else {
+            // The entries this peer needs were compacted away: it needs the snapshot.
+            pr.state = ProgressState::Snapshot { index: ctx.snapshot.index };
+            pr.inflights.clear();
+            out.push(Action::SendSnapshot { peer, meta: ctx.snapshot.clone() });
+            send(out, metrics, MessageBody::InstallSnapshot { meta: ctx.snapshot.clone() });
+            return;
+        };
+        let batch = ctx.log.batch(pr.next_index, ctx.cfg.max_entries_per_message, ctx.cfg.max_bytes_per_message);
+        if batch.is_empty() {
+            // Nothing new. A probe still goes out if the match point is unknown; a peer in
+            // Replicate gets an empty append only to learn a newer commit index.
+            let probe = pr.state == ProgressState::Probe && pr.match_index < prev;
+            let commit_news = pr.state == ProgressState::Replicate
+                && pr.commit_sent < ctx.commit.min(pr.match_index)
+                && pr.match_index == last;
+            if probe || commit_news {
+                pr.commit_sent = ctx.commit;
+                send(
+                    out,
+                    metrics,
+                    MessageBody::Append {
+                        prev_log_index: prev,
+                        prev_log_term: prev_term,
+                        entries: Vec::new(),
+                        commit: ctx.commit,
+                    },
+                );
+                pr.sent(prev, false);
+            }
+            return;
+        }
+        let batch_last = batch[batch.len() - 1].index;
+        metrics.entries_sent += batch.len() as u64;
+        pr.commit_sent = ctx.commit;
+        send(
+            out,
+            metrics,
+            MessageBody::Append {
+                prev_log_index: prev,
+                prev_log_term: prev_term,
+                entries: batch.to_vec(),
+                commit: ctx.commit,
+            },
+        );
+        pr.sent(batch_last, true);
+        if pr.state == ProgressState::Probe {
+            // One probe at a time; `next_index` stays put so a rejection can be matched.
+            return;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Deterministic simulation of raft-core clusters.
+
+pub mod linearizability;

@@ -1,0 +1,1394 @@
+//! Linearizability checker for the histories of a simulated key-value store.
+//!
+//! A history is a list of [`Operation`]s, each with the time a client invoked it, the time
+//! the client saw the response (if it ever did) and the response itself. [`check`] decides
+//! whether some total order of the operations (a *linearization*) both respects real time
+//! (an operation that returned before another was invoked comes first) and explains every
+//! recorded response when the operations are applied one by one to a sequential store in
+//! which every key starts absent.
+//!
+//! # Algorithm
+//!
+//! 1. **One key at a time.** Linearizability is local (Herlihy and Wing, "P-compositionality"
+//!    in Porcupine's terms): a history is linearizable if and only if the sub-history of
+//!    every object is. Each key is an independent object, so the history is split by key and
+//!    each part is searched on its own, which keeps the search space small.
+//! 2. **Just-in-time linearization** (Wing and Gong, refined by Lowe, as in Porcupine). The
+//!    call and return events of the operations are sorted by time into a linked list. At any
+//!    point of the search the operations that may be linearized next are exactly those whose
+//!    call comes before the earliest return of an operation not yet linearized. The search
+//!    tries each candidate in turn: if the sequential model accepts it (a `Get` must see the
+//!    current value, a `Cas` must succeed or fail as recorded), the operation is removed from
+//!    the list and the search continues; when it reaches a return event whose operation is
+//!    not linearized, that branch is dead and it backtracks.
+//! 3. **Memoization.** A search state is the set of linearized operations (a bitset) plus the
+//!    value of the key. Two paths that reach the same state have the same future, so each
+//!    state is expanded at most once. The memo is only used for membership, so the search
+//!    order, and hence every result and message, is deterministic.
+//!
+//! # Operations without a response
+//!
+//! A request whose response was never seen (a timeout, a crashed client, a partition) may
+//! have taken effect at any moment after it was invoked, including after the end of the
+//! history, or never at all. Its return time is therefore treated as +infinity: it never
+//! forces another operation to come after it and it is never *required* to be linearized.
+//! The search succeeds as soon as every operation *with* a response is linearized; the
+//! remaining unanswered operations can be placed at the very end, where no recorded response
+//! can observe them. Rejecting a history because an unanswered write is missing would be
+//! wrong (it may have been lost), and so would assuming it took effect.
+//!
+//! Consequences used to keep the search small, all sound:
+//! - an unanswered `Get` changes nothing and observes nothing, so it is dropped up front;
+//! - an unanswered `Cas` linearized when the value differs from `expected` changes nothing,
+//!   which is the same as not linearizing it, so it is only tried where it would succeed;
+//! - an unanswered operation directly followed by an unanswered `Put` could as well never have
+//!   happened, so two unanswered operations are never linearized in a row when the second
+//!   is a `Put` (the order without the first one is tried instead);
+//! - a state that has linearized a superset of the unanswered operations of another explored
+//!   state, with the same answered operations and the same value, can do nothing the other
+//!   could not (the extra operations only remove options), so it is pruned. Answered
+//!   operations are tried before unanswered ones, so the smaller state is usually met first.
+//!
+//! # Limits
+//!
+//! The search is exponential in the worst case. [`check_with_budget`] bounds the number of
+//! states remembered per key and returns [`CheckResult::Unknown`] when the bound is hit;
+//! [`check`] uses [`DEFAULT_MAX_STATES_PER_KEY`].
+//!
+//! Operations with equal timestamps are treated as concurrent: one precedes another only if
+//! it returned strictly before the other was invoked.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The number of search states [`check`] remembers per key before giving up with
+/// [`CheckResult::Unknown`]. Each state costs on the order of a hundred bytes.
+pub const DEFAULT_MAX_STATES_PER_KEY: usize = 1_000_000;
+
+/// What a client asked the key-value store to do.
+///
+/// Every key starts absent; values are never deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvInput {
+    /// Read the current value of `key`. Answered by [`KvOutput::Get`].
+    Get {
+        /// The key to read.
+        key: String,
+    },
+    /// Set `key` to `value`, whatever it held. Answered by [`KvOutput::Put`].
+    Put {
+        /// The key to write.
+        key: String,
+        /// The value written.
+        value: u64,
+    },
+    /// Set `key` to `new` if and only if its current value equals `expected`.
+    /// Answered by [`KvOutput::Cas`].
+    Cas {
+        /// The key to compare and write.
+        key: String,
+        /// The value the key must hold for the write to happen; `None` means absent.
+        expected: Option<u64>,
+        /// The value written on success.
+        new: u64,
+    },
+}
+
+impl KvInput {
+    /// The key this operation reads or writes; the checker partitions histories by it.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        match self {
+            KvInput::Get { key } | KvInput::Put { key, .. } | KvInput::Cas { key, .. } => key,
+        }
+    }
+}
+
+/// The response a client received. Its variant must match the [`KvInput`] variant of the
+/// same operation; a mismatch makes the history malformed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvOutput {
+    /// The value read by a `Get`; `None` means the key was absent.
+    Get(Option<u64>),
+    /// A `Put` was acknowledged.
+    Put,
+    /// Whether a `Cas` found `expected` and wrote `new`.
+    Cas(bool),
+}
+
+/// One client request in a history, with its invocation and (if seen) its response.
+///
+/// A well-formed operation has `call < ret` when `ret` is `Some` (the checker also accepts
+/// `call == ret` as an instantaneous operation), and `output` is `None` if and only if `ret`
+/// is `None`. [`check`] reports any other combination as a violation whose reason starts
+/// with "malformed history"; it never panics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    /// The client that issued the request; used only in messages.
+    pub client: u64,
+    /// Invocation time, in simulated nanoseconds.
+    pub call: u64,
+    /// Response time, in simulated nanoseconds. `None` means no response was ever seen:
+    /// the operation may or may not have taken effect, at any time after `call`.
+    pub ret: Option<u64>,
+    /// What was requested.
+    pub input: KvInput,
+    /// The response; `None` if and only if `ret` is `None`.
+    pub output: Option<KvOutput>,
+}
+
+/// The verdict of [`check`] on a history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum CheckResult {
+    /// Some linearization explains every response: the history is linearizable.
+    Ok,
+    /// No linearization exists for the operations on `key` (or the history is malformed;
+    /// then `reason` starts with "malformed history"). When several keys fail, the first
+    /// in byte order of the key is reported.
+    Violation {
+        /// The key whose sub-history is not linearizable.
+        key: String,
+        /// Every operation on `key`, in history order; `ops[i]` in `reason` indexes this.
+        ops: Vec<Operation>,
+        /// A human-readable explanation naming the operation where the search got stuck.
+        reason: String,
+    },
+    /// The search for `key` exceeded the state budget before reaching a verdict, and no
+    /// other key has a violation. Nothing is known about `key`; the other keys are fine.
+    Unknown {
+        /// The first key (in byte order) whose search ran out of budget.
+        key: String,
+    },
+}
+
+/// Checks `history` for linearizability with the default state budget,
+/// [`DEFAULT_MAX_STATES_PER_KEY`]. Call it once the simulation has finished recording.
+/// See [`check_with_budget`].
+pub fn check(history: &[Operation]) -> CheckResult {
+    check_with_budget(history, DEFAULT_MAX_STATES_PER_KEY)
+}
+
+/// Checks `history` for linearizability, remembering at most `max_states_per_key` search
+/// states for each key.
+///
+/// Returns [`CheckResult::Violation`] for the first key (in byte order) that is malformed or
+/// not linearizable; otherwise [`CheckResult::Unknown`] for the first key whose search ran out
+/// of budget; otherwise [`CheckResult::Ok`]. The result depends only on the history and the
+/// budget. The order of `history` does not matter, except that `ops` in a violation keeps it.
+pub fn check_with_budget(history: &[Operation], max_states_per_key: usize) -> CheckResult {
+    let mut by_key: BTreeMap<&str, Vec<&Operation>> = BTreeMap::new();
+    for op in history {
+        by_key.entry(op.input.key()).or_default().push(op);
+    }
+
+    let mut parsed = Vec::with_capacity(by_key.len());
+    for (&key, ops) in &by_key {
+        match KeyHistory::parse(ops) {
+            Ok(key_history) => parsed.push((key, ops, key_history)),
+            Err(reason) => return violation(key, ops, reason),
+        }
+    }
+
+    let mut first_unknown = None;
+    for (key, ops, key_history) in &parsed {
+        match key_history.check(ops, max_states_per_key) {
+            KeyVerdict::Linearizable => {}
+            KeyVerdict::Violation(reason) => return violation(key, ops, reason),
+            KeyVerdict::OutOfBudget => {
+                first_unknown.get_or_insert(*key);
+            }
+        }
+    }
+    match first_unknown {
+        Some(key) => CheckResult::Unknown { key: key.to_owned() },
+        None => CheckResult::Ok,
+    }
+}
+
+fn violation(key: &str, ops: &[&Operation], reason: String) -> CheckResult {
+    CheckResult::Violation { key: key.to_owned(), ops: ops.iter().map(|&op| op.clone()).collect(), reason }
+}
+
+/// What linearizing an operation does to the key's value, given the recorded response.
+#[derive(Clone, Copy, Debug)]
+enum Effect {
+    /// A `Get` that saw this value.
+    Read(Option<u64>),
+    /// A `Put`, answered or not.
+    Write(u64),
+    /// A `Cas`; `succeeded` is `None` when no response was seen.
+    Cas { expected: Option<u64>, new: u64, succeeded: Option<bool> },
+}
+
+impl Effect {
+    /// The value after applying this operation to `value`, or `None` if the sequential
+    /// store could not have produced the recorded response (or, for an unanswered `Cas`
+    /// that would fail, because linearizing it is the same as leaving it out).
+    fn apply(self, value: Option<u64>) -> Option<Option<u64>> {
+        match self {
+            Effect::Read(seen) => (seen == value).then_some(value),
+            Effect::Write(new) => Some(Some(new)),
+            Effect::Cas { expected, new, succeeded: Some(true) | None } => (value == expected).then_some(Some(new)),
+            Effect::Cas { expected, succeeded: Some(false), .. } => (value != expected).then_some(value),
+        }
+    }
+
+    /// The value this operation may write, if any.
+    fn may_write(self) -> Option<u64> {
+        match self {
+            Effect::Read(_) => None,
+            Effect::Write(new) => Some(new),
+            Effect::Cas { new, succeeded, .. } => (succeeded != Some(false)).then_some(new),
+        }
+    }
+
+    /// The value this operation proves the key held, if any.
+    fn observed(self) -> Option<u64> {
+        match self {
+            Effect::Read(seen) => seen,
+            Effect::Cas { expected, succeeded: Some(true), .. } => expected,
+            _ => None,
+        }
+    }
+}
+
+/// An operation with a response.
+#[derive(Clone, Copy, Debug)]
+struct AnsweredOp {
+    /// Position in the key's operations (the `ops` of a violation).
+    index: usize,
+    call: u64,
+    ret: u64,
+    effect: Effect,
+}
+
+/// An operation without a response that may change the value (`Put` or `Cas`).
+#[derive(Clone, Copy, Debug)]
+struct PendingOp {
+    /// Position in the key's operations (the `ops` of a violation).
+    index: usize,
+    call: u64,
+    effect: Effect,
+}
+
+/// The operations on one key, validated and sorted by invocation time.
+struct KeyHistory {
+    answered: Vec<AnsweredOp>,
+    pending: Vec<PendingOp>,
+}
+
+enum KeyVerdict {
+    Linearizable,
+    Violation(String),
+    OutOfBudget,
+}
+
+impl KeyHistory {
+    /// Validates the operations of one key; the error is the reason for a violation.
+    fn parse(ops: &[&Operation]) -> Result<KeyHistory, String> {
+        let mut answered = Vec::new();
+        let mut pending = Vec::new();
+        for (index, op) in ops.iter().enumerate() {
+            let malformed = |what: &str| format!("malformed history: ops[{index}] ({}) {what}", describe(op));
+            match (op.ret, &op.output) {
+                (Some(ret), Some(output)) => {
+                    if ret < op.call {
+                        return Err(malformed("returned before it was invoked"));
+                    }
+                    let effect = match (&op.input, output) {
+                        (KvInput::Get { .. }, KvOutput::Get(seen)) => Effect::Read(*seen),
+                        (KvInput::Put { value, .. }, KvOutput::Put) => Effect::Write(*value),
+                        (KvInput::Cas { expected, new, .. }, KvOutput::Cas(succeeded)) => {
+                            Effect::Cas { expected: *expected, new: *new, succeeded: Some(*succeeded) }
+                        }
+                        _ => return Err(malformed("has an output of the wrong kind")),
+                    };
+                    answered.push(AnsweredOp { index, call: op.call, ret, effect });
+                }
+                (None, None) => {
+                    let effect = match op.input {
+                        // Reads change nothing; without a response they observe nothing.
+                        KvInput::Get { .. } => continue,
+                        KvInput::Put { value, .. } => Effect::Write(value),
+                        KvInput::Cas { expected, new, .. } => Effect::Cas { expected, new, succeeded: None },
+                    };
+                    pending.push(PendingOp { index, call: op.call, effect });
+                }
+                (Some(_), None) => return Err(malformed("has a response time but no output")),
+                (None, Some(_)) => return Err(malformed("has an output but no response time")),
+            }
+        }
+        answered.sort_by_key(|op| (op.call, op.ret, op.index));
+        pending.sort_by_key(|op| (op.call, op.index));
+        Ok(KeyHistory { answered, pending })
+    }
+
+    fn check(&self, ops: &[&Operation], max_states: usize) -> KeyVerdict {
+        if let Some(reason) = self.unwritten_observation(ops) {
+            return KeyVerdict::Violation(reason);
+        }
+        match Search::new(self).run(max_states) {
+            SearchOutcome::Linearizable => KeyVerdict::Linearizable,
+            SearchOutcome::OutOfBudget => KeyVerdict::OutOfBudget,
+            SearchOutcome::NotLinearizable(stuck) => KeyVerdict::Violation(self.explain(ops, stuck)),
+        }
+    }
+
+    /// A quick necessary condition: every value an operation proves the key held must be
+    /// written by some operation. Gives a precise message for the commonest bug.
+    fn unwritten_observation(&self, ops: &[&Operation]) -> Option<String> {
+        let mut written: Vec<u64> = self
+            .answered
+            .iter()
+            .map(|op| op.effect)
+            .chain(self.pending.iter().map(|op| op.effect))
+            .filter_map(Effect::may_write)
+            .collect();
+        written.sort_unstable();
+        written.dedup();
+        let mut suspects: Vec<&AnsweredOp> = self
+            .answered
+            .iter()
+            .filter(|op| op.effect.observed().is_some_and(|value| written.binary_search(&value).is_err()))
+            .collect();
+        suspects.sort_by_key(|op| op.index);
+        let op = suspects.first()?;
+        let value = op.effect.observed()?;
+        Some(format!(
+            "ops[{}] ({}) observed the value {value}, which no operation on this key writes",
+            op.index,
+            describe(ops.get(op.index)?)
+        ))
+    }
+
+    fn explain(&self, ops: &[&Operation], stuck: Option<Stuck>) -> String {
+        let mut reason = format!(
+            "no linearization exists for the {} operations on this key ({} with a response)",
+            ops.len(),
+            self.answered.len()
+        );
+        let detail = stuck.and_then(|stuck| {
+            let blocked = self.answered.get(stuck.blocked)?;
+            let op = ops.get(blocked.index)?;
+            Some(format!(
+                "; the longest consistent order found places {} of the operations with a \
+                 response, leaving the value {}, and then ops[{}] ({}) cannot take effect \
+                 before its response",
+                stuck.linearized,
+                describe_value(stuck.value),
+                blocked.index,
+                describe(op)
+            ))
+        });
+        if let Some(detail) = detail {
+            reason.push_str(&detail);
+        }
+        reason
+    }
+}
+
+fn describe_value(value: Option<u64>) -> String {
+    match value {
+        Some(value) => value.to_string(),
+        None => "absent".to_owned(),
+    }
+}
+
+fn describe(op: &Operation) -> String {
+    let input = match &op.input {
+        KvInput::Get { .. } => "get".to_owned(),
+        KvInput::Put { value, .. } => format!("put {value}"),
+        KvInput::Cas { expected, new, .. } => {
+            format!("cas {} -> {new}", describe_value(*expected))
+        }
+    };
+    let output = match &op.output {
+        None => "unknown".to_owned(),
+        Some(KvOutput::Get(seen)) => describe_value(*seen),
+        Some(KvOutput::Put) => "ok".to_owned(),
+        Some(KvOutput::Cas(succeeded)) => succeeded.to_string(),
+    };
+    let ret = match op.ret {
+        Some(ret) => format!("returned at {ret}"),
+        None => "no response".to_owned(),
+    };
+    format!("client {}: {input} => {output}, called at {}, {ret}", op.client, op.call)
+}
+
+/// Where the deepest branch of a failed search ended.
+#[derive(Clone, Copy, Debug)]
+struct Stuck {
+    /// How many answered operations that branch linearized.
+    linearized: usize,
+    /// The answered operation (index into `KeyHistory::answered`) whose return was reached
+    /// before it could be linearized.
+    blocked: usize,
+    /// The value at that point.
+    value: Option<u64>,
+}
+
+enum SearchOutcome {
+    Linearizable,
+    NotLinearizable(Option<Stuck>),
+    OutOfBudget,
+}
+
+/// End of a linked list.
+const NIL: usize = usize::MAX;
+/// The sentinel node heading both linked lists.
+const HEAD: usize = 0;
+
+/// Where the search looks for the next candidate in the current state.
+#[derive(Clone, Copy)]
+enum Cursor {
+    /// At this node of the event list (or `NIL`).
+    Answered(usize),
+    /// At this node of the pending list (or `NIL`); only pending operations invoked no later
+    /// than `frontier` (the earliest return of an unlinearized answered operation) qualify.
+    Pending { node: usize, frontier: u64 },
+}
+
+/// A decision on the search stack, with what is needed to undo it.
+struct Frame {
+    /// `Answered(call node)` or `Pending { node, frontier }` of the state it was taken in.
+    choice: Cursor,
+    /// The value before the decision.
+    value: Option<u64>,
+}
+
+/// The just-in-time linearization search over one key.
+///
+/// Answered operations live in a doubly linked list of call and return events sorted by
+/// time (calls before returns at equal times); pending operations live in a second list of
+/// calls only. Linearizing an operation unlinks its events; backtracking relinks them in
+/// reverse order ("dancing links"), so each step is O(1) apart from memoization.
+struct Search<'a> {
+    answered: &'a [AnsweredOp],
+    pending: &'a [PendingOp],
+    /// Event list: node 0 is the head; node `n >= 1` is an event.
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    /// Per event node: the answered operation it belongs to.
+    event_op: Vec<usize>,
+    /// Per event node: whether it is a call (else a return).
+    event_is_call: Vec<bool>,
+    /// Per event node: its time.
+    event_time: Vec<u64>,
+    /// Per answered operation: its return node.
+    ret_node: Vec<usize>,
+    /// Pending list: node 0 is the head; node `p + 1` is `pending[p]`.
+    pnext: Vec<usize>,
+    pprev: Vec<usize>,
+}
+
+impl<'a> Search<'a> {
+    fn new(history: &'a KeyHistory) -> Search<'a> {
+        let answered = &history.answered[..];
+        let pending = &history.pending[..];
+
+        let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * answered.len());
+        for (i, op) in answered.iter().enumerate() {
+            // `false` sorts first: calls before returns at equal times.
+            events.push((op.call, false, i));
+            events.push((op.ret, true, i));
+        }
+        events.sort_unstable();
+
+        let nodes = events.len() + 1;
+        let mut search = Search {
+            answered,
+            pending,
+            next: (1..=nodes).map(|n| if n == nodes { NIL } else { n }).collect(),
+            prev: (0..nodes).map(|n| n.wrapping_sub(1)).collect(),
+            event_op: Vec::with_capacity(nodes),
+            event_is_call: Vec::with_capacity(nodes),
+            event_time: Vec::with_capacity(nodes),
+            ret_node: vec![NIL; answered.len()],
+            pnext: (1..=pending.len() + 1).map(|n| if n == pending.len() + 1 { NIL } else { n }).collect(),
+            pprev: (0..=pending.len()).map(|n| n.wrapping_sub(1)).collect(),
+        };
+        // The head sentinel: never read as an event.
+        search.event_op.push(NIL);
+        search.event_is_call.push(false);
+        search.event_time.push(0);
+        for (node, &(time, is_return, op)) in (1..).zip(&events) {
+            search.event_op.push(op);
+            search.event_is_call.push(!is_return);
+            search.event_time.push(time);
+            if is_return {
+                search.ret_node[op] = node;
+            }
+        }
+        search
+    }
+
+    fn unlink(next: &mut [usize], prev: &mut [usize], node: usize) {
+        let (p, n) = (prev[node], next[node]);
+        next[p] = n;
+        if n != NIL {
+            prev[n] = p;
+        }
+    }
+
+    fn relink(next: &mut [usize], prev: &mut [usize], node: usize) {
+        let (p, n) = (prev[node], next[node]);
+        next[p] = node;
+        if n != NIL {
+            prev[n] = node;
+        }
+    }
+
+    fn run(&mut self, max_states: usize) -> SearchOutcome {
+        let mut remaining = self.answered.len();
+        if remaining == 0 {
+            return SearchOutcome::Linearizable;
+        }
+        let mut memo = Memo::new(self.answered.len(), self.pending.len());
+        let mut value: Option<u64> = None;
+        let fresh = memo.visit(value);
+        debug_assert!(fresh, "the initial state is the first one remembered");
+        if memo.states > max_states {
+            return SearchOutcome::OutOfBudget;
+        }
+
+        let mut stack: Vec<Frame> = Vec::with_capacity(self.answered.len() + self.pending.len());
+        let mut stuck: Option<Stuck> = None;
+        let mut cursor = Cursor::Answered(self.next[HEAD]);
+        loop {
+            if remaining == 0 {
+                return SearchOutcome::Linearizable;
+            }
+            match cursor {
+                Cursor::Answered(node) if node != NIL && self.event_is_call[node] => {
+                    let op = self.event_op[node];
+                    if let Some(after) = self.answered[op].effect.apply(value) {
+                        memo.answered.set(op);
+                        if memo.visit(after) {
+                            if memo.states > max_states {
+                                return SearchOutcome::OutOfBudget;
+                            }
+                            stack.push(Frame { choice: cursor, value });
+                            value = after;
+                            remaining -= 1;
+                            Self::unlink(&mut self.next, &mut self.prev, node);
+                            Self::unlink(&mut self.next, &mut self.prev, self.ret_node[op]);
+                            cursor = Cursor::Answered(self.next[HEAD]);
+                            continue;
+                        }
+                        memo.answered.clear(op);
+                    }
+                    cursor = Cursor::Answered(self.next[node]);
+                }
+                Cursor::Answered(node) => {
+                    // The earliest return of an unlinearized answered operation: no answered
+                    // operation invoked later may go next. Try the pending ones.
+                    let frontier = if node == NIL {
+                        u64::MAX
+                    } else {
+                        let linearized = self.answered.len() - remaining;
+                        if stuck.is_none_or(|deepest| linearized > deepest.linearized) {
+                            stuck = Some(Stuck { linearized, blocked: self.event_op[node], value });
+                        }
+                        self.event_time[node]
+                    };
+                    cursor = Cursor::Pending { node: self.pnext[HEAD], frontier };
+                }
+                Cursor::Pending { node, frontier } if node != NIL && self.pending[node - 1].call <= frontier => {
+                    let op = node - 1;
+                    let effect = self.pending[op].effect;
+                    // A pending operation directly followed by a `Put` could as well never
+                    // have happened, and that shorter order is tried from the state before it.
+                    let after_pending =
+                        stack.last().is_some_and(|frame| matches!(frame.choice, Cursor::Pending { .. }));
+                    let overwritten_pending = after_pending && matches!(effect, Effect::Write(_));
+                    if let Some(after) = effect.apply(value).filter(|_| !overwritten_pending) {
+                        memo.pending.set(op);
+                        if memo.visit(after) {
+                            if memo.states > max_states {
+                                return SearchOutcome::OutOfBudget;
+                            }
+                            stack.push(Frame { choice: cursor, value });
+                            value = after;
+                            Self::unlink(&mut self.pnext, &mut self.pprev, node);
+                            cursor = Cursor::Answered(self.next[HEAD]);
+                            continue;
+                        }
+                        memo.pending.clear(op);
+                    }
+                    cursor = Cursor::Pending { node: self.pnext[node], frontier };
+                }
+                Cursor::Pending { .. } => {
+                    // Every candidate of this state failed: undo the last decision and try
+                    // the candidate after it.
+                    let Some(frame) = stack.pop() else {
+                        return SearchOutcome::NotLinearizable(stuck);
+                    };
+                    value = frame.value;
+                    match frame.choice {
+                        Cursor::Answered(node) => {
+                            let op = self.event_op[node];
+                            Self::relink(&mut self.next, &mut self.prev, self.ret_node[op]);
+                            Self::relink(&mut self.next, &mut self.prev, node);
+                            memo.answered.clear(op);
+                            remaining += 1;
+                            cursor = Cursor::Answered(self.next[node]);
+                        }
+                        Cursor::Pending { node, frontier } => {
+                            Self::relink(&mut self.pnext, &mut self.pprev, node);
+                            memo.pending.clear(node - 1);
+                            cursor = Cursor::Pending { node: self.pnext[node], frontier };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A fixed-size set of small integers.
+struct BitSet {
+    words: Vec<u64>,
+}
+
+impl BitSet {
+    fn new(len: usize) -> BitSet {
+        BitSet { words: vec![0; len.div_ceil(64)] }
+    }
+
+    fn set(&mut self, bit: usize) {
+        self.words[bit / 64] |= 1 << (bit % 64);
+    }
+
+    fn clear(&mut self, bit: usize) {
+        self.words[bit / 64] &= !(1 << (bit % 64));
+    }
+}
+
+/// The set of explored search states.
+///
+/// A state is (linearized answered operations, linearized pending operations, value). States
+/// with the same answered set and value are grouped; within a group a state is skipped if a
+/// remembered one linearized a subset of its pending operations (it dominates: it can do
+/// everything the new one can). Without pending operations this is plain set membership.
+struct Memo {
+    /// The answered operations linearized in the current state.
+    answered: BitSet,
+    /// The pending operations linearized in the current state.
+    pending: BitSet,
+    /// Group key (value, then the answered set with full leading words trimmed) to the
+    /// pending sets remembered for it, concatenated.
+    groups: HashMap<Box<[u64]>, Vec<u64>, BuildHasherDefault<FxHasher>>,
+    /// Reused buffer for building group keys.
+    key: Vec<u64>,
+    /// States remembered so far (never decreases).
+    states: usize,
+}
+
+impl Memo {
+    fn new(answered: usize, pending: usize) -> Memo {
+        Memo {
+            answered: BitSet::new(answered),
+            pending: BitSet::new(pending),
+            groups: HashMap::default(),
+            key: Vec::new(),
+            states: 0,
+        }
+    }
+
+    /// Records the current sets with `value`; returns false if an explored state dominates.
+    fn visit(&mut self, value: Option<u64>) -> bool {
+        let words = &self.answered.words;
+        // Linearized sets tend to be a prefix of the operations sorted by call time plus a
+        // few more, so drop the leading full words and trailing empty words. The encoding
+        // stays injective because the offset is part of the key.
+        let start = words.iter().take_while(|&&w| w == u64::MAX).count();
+        let end = words.iter().rposition(|&w| w != 0).map_or(start, |last| (last + 1).max(start));
+        self.key.clear();
+        self.key.extend_from_slice(&[u64::from(value.is_some()), value.unwrap_or(0), start as u64]);
+        self.key.extend_from_slice(&words[start..end]);
+
+        let current = &self.pending.words[..];
+        if let Some(group) = self.groups.get_mut(&self.key[..]) {
+            if current.is_empty() {
+                return false;
+            }
+            let width = current.len();
+            if group.chunks_exact(width).any(|seen| is_subset(seen, current)) {
+                return false;
+            }
+            // Remembered supersets are dominated by the current set: forget them.
+            let mut kept = 0;
+            for i in 0..group.len() / width {
+                let (from, to) = (i * width, kept * width);
+                if !is_subset(current, &group[from..from + width]) {
+                    group.copy_within(from..from + width, to);
+                    kept += 1;
+                }
+            }
+            group.truncate(kept * width);
+            group.extend_from_slice(current);
+        } else {
+            self.groups.insert(self.key[..].into(), current.to_vec());
+        }
+        self.states += 1;
+        true
+    }
+}
+
+fn is_subset(small: &[u64], big: &[u64]) -> bool {
+    small.iter().zip(big).all(|(s, b)| s & !b == 0)
+}
+
+/// A fast deterministic hasher for the memo (FxHash's mixing step plus a final avalanche).
+/// The memo is only queried for membership, so the hash never influences results.
+#[derive(Default)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        // murmur3's fmix64, so that every input bit reaches the low (bucket) bits.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "k";
+
+    fn answered(client: u64, call: u64, ret: u64, input: KvInput, output: KvOutput) -> Operation {
+        Operation { client, call, ret: Some(ret), input, output: Some(output) }
+    }
+
+    fn get(client: u64, call: u64, ret: u64, seen: Option<u64>) -> Operation {
+        answered(client, call, ret, get_input(), KvOutput::Get(seen))
+    }
+
+    fn put(client: u64, call: u64, ret: u64, value: u64) -> Operation {
+        answered(client, call, ret, put_input(value), KvOutput::Put)
+    }
+
+    fn cas(client: u64, call: u64, ret: u64, expected: Option<u64>, new: u64, succeeded: bool) -> Operation {
+        answered(client, call, ret, cas_input(expected, new), KvOutput::Cas(succeeded))
+    }
+
+    /// An operation whose response was never seen.
+    fn unanswered(client: u64, call: u64, input: KvInput) -> Operation {
+        Operation { client, call, ret: None, input, output: None }
+    }
+
+    fn get_input() -> KvInput {
+        KvInput::Get { key: KEY.to_owned() }
+    }
+
+    fn put_input(value: u64) -> KvInput {
+        KvInput::Put { key: KEY.to_owned(), value }
+    }
+
+    fn cas_input(expected: Option<u64>, new: u64) -> KvInput {
+        KvInput::Cas { key: KEY.to_owned(), expected, new }
+    }
+
+    /// The same operation on another key.
+    fn on(key: &str, mut op: Operation) -> Operation {
+        match &mut op.input {
+            KvInput::Get { key: k } | KvInput::Put { key: k, .. } | KvInput::Cas { key: k, .. } => {
+                *k = key.to_owned();
+            }
+        }
+        op
+    }
+
+    fn assert_linearizable(history: &[Operation]) {
+        let result = check(history);
+        assert_eq!(result, CheckResult::Ok, "history: {history:#?}");
+    }
+
+    /// Asserts a violation on `key` that lists exactly the operations on `key` in history
+    /// order, and returns its reason.
+    fn assert_violation_on(key: &str, history: &[Operation]) -> String {
+        match check(history) {
+            CheckResult::Violation { key: found, ops, reason } => {
+                assert_eq!(found, key, "{reason}");
+                let expected: Vec<Operation> = history.iter().filter(|op| op.input.key() == key).cloned().collect();
+                assert_eq!(ops, expected);
+                assert!(!reason.is_empty());
+                reason
+            }
+            other => {
+                panic!("expected a violation on {key:?}, got {other:?}\nhistory: {history:#?}")
+            }
+        }
+    }
+
+    fn assert_violation(history: &[Operation]) -> String {
+        assert_violation_on(KEY, history)
+    }
+
+    // Valid histories.
+
+    #[test]
+    fn empty_history_is_linearizable() {
+        assert_linearizable(&[]);
+    }
+
+    #[test]
+    fn sequential_history_is_linearizable() {
+        assert_linearizable(&[
+            get(0, 0, 1, None),
+            put(0, 2, 3, 1),
+            get(0, 4, 5, Some(1)),
+            cas(0, 6, 7, Some(1), 2, true),
+            cas(0, 8, 9, Some(1), 3, false),
+            cas(0, 10, 11, None, 4, false),
+            get(0, 12, 13, Some(2)),
+            put(0, 14, 15, 2),
+            get(0, 16, 17, Some(2)),
+        ]);
+    }
+
+    #[test]
+    fn history_order_does_not_matter() {
+        assert_linearizable(&[
+            get(0, 4, 5, Some(1)),
+            cas(0, 6, 7, Some(1), 2, true),
+            put(0, 2, 3, 1),
+            get(0, 8, 9, Some(2)),
+            get(0, 0, 1, None),
+        ]);
+    }
+
+    #[test]
+    fn overlapping_puts_may_be_read_in_either_order() {
+        let puts = [put(1, 0, 10, 1), put(2, 5, 15, 2)];
+        for last in [1, 2] {
+            let mut history = puts.to_vec();
+            history.push(get(3, 20, 21, Some(last)));
+            history.push(get(3, 22, 23, Some(last)));
+            assert_linearizable(&history);
+        }
+        // A read inside the overlap may see the put that ends up overwritten.
+        let mut history = puts.to_vec();
+        history.push(get(3, 6, 8, Some(2)));
+        history.push(get(3, 20, 21, Some(1)));
+        assert_linearizable(&history);
+    }
+
+    #[test]
+    fn overlapping_puts_settle_on_one_value() {
+        assert_violation(&[put(1, 0, 10, 1), put(2, 5, 15, 2), get(3, 20, 21, Some(1)), get(3, 22, 23, Some(2))]);
+    }
+
+    #[test]
+    fn equal_timestamps_count_as_concurrent() {
+        // The put returns at 10 and the read is invoked at 10: either order is allowed.
+        assert_linearizable(&[put(1, 0, 10, 1), get(2, 10, 12, None)]);
+        // An instantaneous operation (call == ret) is accepted.
+        assert_linearizable(&[put(1, 5, 5, 1), get(2, 6, 7, Some(1))]);
+    }
+
+    #[test]
+    fn concurrent_cas_chain_is_linearizable() {
+        assert_linearizable(&[
+            cas(1, 0, 10, None, 1, true),
+            cas(2, 2, 12, Some(1), 2, true),
+            cas(3, 4, 14, Some(2), 3, true),
+            cas(4, 1, 13, None, 9, false),
+            cas(5, 3, 11, Some(3), 9, false),
+            get(6, 20, 21, Some(3)),
+        ]);
+    }
+
+    #[test]
+    fn unanswered_put_observed_later_is_linearizable() {
+        assert_linearizable(&[
+            put(1, 0, 1, 1),
+            unanswered(2, 5, put_input(2)),
+            get(3, 10, 11, Some(1)),
+            get(3, 100, 101, Some(2)),
+            get(4, 102, 103, Some(2)),
+        ]);
+    }
+
+    #[test]
+    fn unanswered_put_never_observed_is_linearizable() {
+        assert_linearizable(&[
+            put(1, 0, 1, 1),
+            unanswered(2, 5, put_input(2)),
+            get(3, 100, 101, Some(1)),
+            get(4, 102, 103, Some(1)),
+        ]);
+    }
+
+    #[test]
+    fn unanswered_get_is_ignored() {
+        // Its (unknown) result must not be compared with anything.
+        assert_linearizable(&[put(1, 0, 1, 1), unanswered(2, 2, get_input()), get(3, 10, 11, Some(1))]);
+    }
+
+    #[test]
+    fn unanswered_cas_may_or_may_not_take_effect() {
+        for seen in [1, 2] {
+            assert_linearizable(&[
+                put(1, 0, 1, 1),
+                unanswered(2, 5, cas_input(Some(1), 2)),
+                get(3, 10, 11, Some(seen)),
+            ]);
+        }
+        // But once it could only have failed, it cannot write.
+        assert_violation(&[put(1, 0, 1, 1), unanswered(2, 5, cas_input(Some(7), 2)), get(3, 10, 11, Some(2))]);
+    }
+
+    #[test]
+    fn unanswered_put_explains_a_failed_cas() {
+        let history = [put(1, 0, 1, 1), unanswered(2, 2, put_input(5)), cas(3, 10, 11, Some(1), 2, false)];
+        assert_linearizable(&history);
+        // Without the unanswered put nothing changed the value, so the cas had to succeed.
+        assert_violation(&[history[0].clone(), history[2].clone()]);
+    }
+
+    // Invalid histories.
+
+    #[test]
+    fn unanswered_put_cannot_take_effect_before_its_call() {
+        assert_violation(&[put(1, 0, 1, 1), get(2, 10, 20, Some(2)), unanswered(3, 30, put_input(2))]);
+    }
+
+    #[test]
+    fn stale_read_after_completed_put_is_a_violation() {
+        let reason = assert_violation(&[put(1, 0, 1, 1), put(2, 2, 3, 2), get(3, 4, 5, Some(1))]);
+        assert!(reason.contains("ops[2]"), "{reason}");
+    }
+
+    #[test]
+    fn read_of_a_value_never_written_is_a_violation() {
+        let reason = assert_violation(&[put(1, 0, 10, 1), get(2, 5, 15, Some(7))]);
+        assert!(reason.contains("no operation on this key writes"), "{reason}");
+        // A value written only to another key does not count.
+        assert_violation(&[on("other", put(1, 0, 1, 7)), get(2, 5, 15, Some(7))]);
+    }
+
+    #[test]
+    fn two_successful_cas_from_the_same_value_is_a_violation() {
+        let reason =
+            assert_violation(&[put(1, 0, 1, 1), cas(2, 2, 3, Some(1), 2, true), cas(3, 4, 5, Some(1), 3, true)]);
+        assert!(reason.contains("ops[2]"), "{reason}");
+        // Concurrent is no better: after either one the value is no longer 1.
+        assert_violation(&[put(1, 0, 1, 1), cas(2, 2, 10, Some(1), 2, true), cas(3, 4, 12, Some(1), 3, true)]);
+    }
+
+    #[test]
+    fn value_going_back_in_time_is_a_violation() {
+        // Both reads after the put completed.
+        assert_violation(&[put(1, 0, 1, 0), put(1, 10, 20, 1), get(2, 21, 22, Some(1)), get(2, 23, 24, Some(0))]);
+        // Both reads while the put is in flight: the new value, once seen, stays.
+        assert_violation(&[put(1, 0, 1, 0), put(1, 10, 20, 1), get(2, 12, 14, Some(1)), get(3, 15, 16, Some(0))]);
+        // The reverse order is fine.
+        assert_linearizable(&[put(1, 0, 1, 0), put(1, 10, 20, 1), get(2, 12, 14, Some(0)), get(3, 15, 16, Some(1))]);
+    }
+
+    #[test]
+    fn lost_write_is_a_violation() {
+        assert_violation(&[put(1, 0, 1, 1), get(2, 5, 6, None)]);
+        // An acknowledged write lost behind a concurrent one.
+        assert_violation(&[
+            put(1, 0, 10, 1),
+            put(2, 0, 10, 2),
+            get(3, 11, 12, Some(2)),
+            cas(3, 13, 14, Some(2), 3, true),
+            get(4, 15, 16, Some(1)),
+        ]);
+    }
+
+    #[test]
+    fn malformed_histories_are_rejected_without_panicking() {
+        let mut backwards = put(1, 10, 5, 1);
+        backwards.ret = Some(5);
+        let mut wrong_kind = get(1, 0, 1, None);
+        wrong_kind.output = Some(KvOutput::Put);
+        let mut output_without_ret = put(1, 0, 1, 1);
+        output_without_ret.ret = None;
+        let mut ret_without_output = put(1, 0, 1, 1);
+        ret_without_output.output = None;
+        for bad in [backwards, wrong_kind, output_without_ret, ret_without_output] {
+            let history = [put(0, 0, 1, 3), bad];
+            let reason = assert_violation(&history);
+            assert!(reason.starts_with("malformed history: ops[1]"), "{reason}");
+        }
+        // Extreme values are fine.
+        assert_linearizable(&[
+            put(0, 0, u64::MAX, u64::MAX),
+            get(1, u64::MAX, u64::MAX, Some(u64::MAX)),
+            unanswered(2, u64::MAX, put_input(0)),
+        ]);
+    }
+
+    #[test]
+    fn keys_are_checked_independently() {
+        // Interleaved in time, each key on its own is fine, though "a" reading 2 would be
+        // stale if the keys were one object.
+        assert_linearizable(&[
+            on("a", put(1, 0, 1, 1)),
+            on("b", put(2, 2, 3, 2)),
+            on("a", get(1, 4, 5, Some(1))),
+            on("b", get(2, 6, 7, Some(2))),
+        ]);
+        assert_violation_on(
+            "b",
+            &[
+                on("a", put(1, 0, 1, 1)),
+                on("b", put(2, 2, 3, 2)),
+                on("a", get(1, 4, 5, Some(1))),
+                on("b", get(2, 6, 7, None)),
+                on("c", put(3, 0, 1, 1)),
+                on("c", get(3, 2, 3, None)),
+            ],
+        );
+    }
+
+    /// Sixteen puts of distinct values, all concurrent, then a read of one of them: valid,
+    /// but the search must remember many states to find the order.
+    fn many_concurrent_puts(key: &str) -> Vec<Operation> {
+        let mut history: Vec<Operation> = (0..16).map(|v| on(key, put(v, 0, 100, v))).collect();
+        history.push(on(key, get(99, 200, 201, Some(0))));
+        history
+    }
+
+    #[test]
+    fn exceeding_the_budget_returns_unknown() {
+        let history = many_concurrent_puts(KEY);
+        assert_eq!(check(&history), CheckResult::Ok);
+        for budget in [0, 1, 5] {
+            assert_eq!(
+                check_with_budget(&history, budget),
+                CheckResult::Unknown { key: KEY.to_owned() },
+                "budget {budget}"
+            );
+        }
+        // Keys without answered operations need no states at all.
+        assert_eq!(check_with_budget(&[unanswered(1, 0, put_input(1))], 0), CheckResult::Ok);
+    }
+
+    #[test]
+    fn violation_is_reported_even_if_an_earlier_key_is_unknown() {
+        let mut history = many_concurrent_puts("a");
+        history.push(on("b", put(1, 0, 1, 1)));
+        history.push(on("b", get(1, 2, 3, None)));
+        match check_with_budget(&history, 5) {
+            CheckResult::Violation { key, .. } => assert_eq!(key, "b"),
+            other => panic!("expected a violation on b, got {other:?}"),
+        }
+        history.pop();
+        assert_eq!(check_with_budget(&history, 5), CheckResult::Unknown { key: "a".to_owned() });
+    }
+
+    #[test]
+    fn many_unanswered_puts_do_not_blow_up_the_search() {
+        // Forty lost puts that could each take effect anywhere after their call, then a
+        // long run of acknowledged writes and reads, then a stale read at the very end.
+        // Without pruning, every subset of the lost puts would be explored.
+        let mut history: Vec<Operation> = (0..40).map(|i| unanswered(100 + i, i, put_input(i + 1))).collect();
+        for i in 0..100 {
+            let t = 1_000 + 10 * i;
+            history.push(put(1, t, t + 5, 1_000 + i));
+            history.push(get(2, t + 6, t + 7, Some(1_000 + i)));
+        }
+        history.push(get(2, 5_000, 5_001, Some(1_000)));
+        let budget = 100_000;
+        match check_with_budget(&history, budget) {
+            CheckResult::Violation { reason, .. } => {
+                assert!(reason.contains("ops[240]"), "{reason}")
+            }
+            other => panic!("expected a violation, got {other:?}"),
+        }
+        history.pop();
+        assert_eq!(check_with_budget(&history, budget), CheckResult::Ok);
+    }
+
+    // Randomized histories.
+
+    /// SplitMix64: a tiny deterministic generator, enough for test data.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn chance(&mut self, per_mille: u64) -> bool {
+            self.below(1_000) < per_mille
+        }
+    }
+
+    struct Shape {
+        ops: usize,
+        keys: u64,
+        /// How far call and return may stray from the linearization point; with points
+        /// 100 ns apart, a spread of 500 gives about ten concurrent operations.
+        spread: u64,
+        /// Values are drawn from `0..n`, or are fresh for every operation if `None`.
+        values: Option<u64>,
+        unanswered_per_mille: u64,
+    }
+
+    /// A history that is linearizable by construction: operations are generated
+    /// sequentially against the model, each at its own linearization point, then their
+    /// call and return times are moved apart around that point so that they overlap.
+    /// Some get no response; of those, half never take effect.
+    fn random_history(rng: &mut Rng, shape: &Shape) -> Vec<Operation> {
+        let mut values: Vec<Option<u64>> = vec![None; shape.keys as usize];
+        let mut written: Vec<Vec<u64>> = vec![Vec::new(); shape.keys as usize];
+        let mut fresh = 0;
+        let mut history = Vec::with_capacity(shape.ops);
+        for i in 0..shape.ops as u64 {
+            let k = rng.below(shape.keys) as usize;
+            let key = format!("k{k}");
+            let point = 1_000_000 + 100 * i;
+            let call = point - rng.below(shape.spread + 1);
+            let ret = point + 1 + rng.below(shape.spread + 1);
+            let value = match shape.values {
+                Some(n) => rng.below(n),
+                None => {
+                    fresh += 1;
+                    fresh
+                }
+            };
+            let current = values[k];
+            let (input, output, after) = match rng.below(3) {
+                0 => (KvInput::Get { key }, KvOutput::Get(current), current),
+                1 => (KvInput::Put { key, value }, KvOutput::Put, Some(value)),
+                _ => {
+                    let expected = if rng.chance(500) {
+                        current
+                    } else if !written[k].is_empty() && rng.chance(700) {
+                        Some(written[k][rng.below(written[k].len() as u64) as usize])
+                    } else {
+                        None
+                    };
+                    let succeeded = current == expected;
+                    let after = if succeeded { Some(value) } else { current };
+                    let input = KvInput::Cas { key, expected, new: value };
+                    (input, KvOutput::Cas(succeeded), after)
+                }
+            };
+            let is_answered = !rng.chance(shape.unanswered_per_mille);
+            if is_answered || rng.chance(500) {
+                values[k] = after;
+                if let Some(v) = after {
+                    written[k].push(v);
+                }
+            }
+            history.push(Operation {
+                client: rng.below(10),
+                call,
+                ret: is_answered.then_some(ret),
+                input,
+                output: is_answered.then_some(output),
+            });
+        }
+        for i in (1..history.len()).rev() {
+            history.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        history
+    }
+
+    #[test]
+    fn random_valid_histories_are_linearizable() {
+        let shapes = [
+            Shape { ops: 200, keys: 3, spread: 500, values: Some(4), unanswered_per_mille: 100 },
+            Shape { ops: 200, keys: 1, spread: 300, values: Some(2), unanswered_per_mille: 0 },
+            Shape { ops: 300, keys: 2, spread: 500, values: None, unanswered_per_mille: 200 },
+        ];
+        for seed in 0..100 {
+            for shape in &shapes {
+                let history = random_history(&mut Rng(seed), shape);
+                let result = check(&history);
+                assert_eq!(result, CheckResult::Ok, "seed {seed}");
+            }
+        }
+    }
+
+    /// Ways to make one read impossible in every linearization, given fresh values.
+    #[derive(Clone, Copy, Debug)]
+    enum Mutation {
+        /// Return a value nothing writes.
+        NeverWritten,
+        /// Return the value of a write invoked after the read returned.
+        FromTheFuture,
+        /// Return the value of a write overwritten before the read was invoked.
+        Stale,
+        /// Return "absent" after a write completed.
+        Absent,
+    }
+
+    /// The value the operation may write, if any (a `Cas` known to fail writes nothing).
+    fn writes(op: &Operation) -> Option<u64> {
+        match (&op.input, &op.output) {
+            (KvInput::Put { value, .. }, _) => Some(*value),
+            (KvInput::Cas { new, .. }, Some(KvOutput::Cas(true)) | None) => Some(*new),
+            _ => None,
+        }
+    }
+
+    /// The value the operation certainly wrote before its return, if any.
+    fn surely_wrote(op: &Operation) -> Option<(u64, u64)> {
+        Some((writes(op)?, op.ret?)).filter(|_| op.output.is_some())
+    }
+
+    /// Applies `mutation` to some answered read of `history`; returns the mutated key, or
+    /// `None` if the history has no read the mutation applies to.
+    fn mutate(rng: &mut Rng, history: &mut [Operation], mutation: Mutation) -> Option<String> {
+        let mut choices: Vec<(usize, Option<u64>)> = Vec::new();
+        for (g, read) in history.iter().enumerate() {
+            let (KvInput::Get { key }, Some(read_ret)) = (&read.input, read.ret) else {
+                continue;
+            };
+            let same_key = || history.iter().filter(|op| op.input.key() == key);
+            match mutation {
+                Mutation::NeverWritten => choices.push((g, Some(1 << 40))),
+                Mutation::FromTheFuture => {
+                    choices.extend(same_key().filter(|w| w.call > read_ret).filter_map(writes).map(|v| (g, Some(v))))
+                }
+                Mutation::Stale => {
+                    for first in same_key() {
+                        let Some((v, first_ret)) = surely_wrote(first) else {
+                            continue;
+                        };
+                        let overwritten = same_key().any(|second| {
+                            surely_wrote(second)
+                                .is_some_and(|(_, second_ret)| first_ret < second.call && second_ret < read.call)
+                        });
+                        if overwritten {
+                            choices.push((g, Some(v)));
+                        }
+                    }
+                }
+                Mutation::Absent => {
+                    if same_key().any(|w| surely_wrote(w).is_some_and(|(_, r)| r < read.call)) {
+                        choices.push((g, None));
+                    }
+                }
+            }
+        }
+        if choices.is_empty() {
+            return None;
+        }
+        let (g, seen) = choices[rng.below(choices.len() as u64) as usize];
+        history[g].output = Some(KvOutput::Get(seen));
+        Some(history[g].input.key().to_owned())
+    }
+
+    #[test]
+    fn random_histories_with_an_impossible_read_are_violations() {
+        let shape = Shape { ops: 150, keys: 2, spread: 500, values: None, unanswered_per_mille: 100 };
+        let mutations = [Mutation::NeverWritten, Mutation::FromTheFuture, Mutation::Stale, Mutation::Absent];
+        let mut applied = [0; 4];
+        for seed in 0..100 {
+            for (m, &mutation) in mutations.iter().enumerate() {
+                let mut rng = Rng(seed);
+                let mut history = random_history(&mut rng, &shape);
+                assert_eq!(check(&history), CheckResult::Ok, "seed {seed}");
+                let Some(key) = mutate(&mut rng, &mut history, mutation) else {
+                    continue;
+                };
+                applied[m] += 1;
+                match check(&history) {
+                    CheckResult::Violation { key: found, .. } => {
+                        assert_eq!(found, key, "seed {seed}, {mutation:?}")
+                    }
+                    other => {
+                        panic!("seed {seed}, {mutation:?}: expected a violation, got {other:?}")
+                    }
+                }
+            }
+        }
+        // Guard against the generator quietly producing nothing to mutate.
+        assert!(applied.iter().all(|&n| n >= 50), "mutations applied: {applied:?}");
+    }
+
+    /// A long single-key history, about ten operations in flight at a time, 5% unanswered.
+    fn long_history(seed: u64, ops: usize) -> Vec<Operation> {
+        let shape = Shape { ops, keys: 1, spread: 500, values: Some(8), unanswered_per_mille: 50 };
+        random_history(&mut Rng(seed), &shape)
+    }
+
+    #[test]
+    fn a_few_thousand_operations_on_one_key_are_checked() {
+        let history = long_history(7, 3_000);
+        assert_eq!(check_with_budget(&history, 200_000), CheckResult::Ok);
+    }
+
+    /// Prints timings; run with
+    /// `cargo test --release -p raft-sim --lib linearizability::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing report, run by hand in release mode"]
+    fn timing() {
+        for (seed, ops) in [(1, 1_000), (2, 3_000), (3, 5_000), (4, 10_000)] {
+            let mut history = long_history(seed, ops);
+            let start = std::time::Instant::now();
+            let result = check(&history);
+            let valid = start.elapsed();
+            assert_eq!(result, CheckResult::Ok);
+            let mut rng = Rng(seed);
+            let key = mutate(&mut rng, &mut history, Mutation::Stale);
+            let start = std::time::Instant::now();
+            let result = check(&history);
+            let invalid = start.elapsed();
+            println!(
+                "{ops} ops: valid {valid:?}; one stale read ({}) {invalid:?}: {}",
+                key.is_some(),
+                match result {
+                    CheckResult::Ok => "ok".to_owned(),
+                    CheckResult::Violation { .. } => "violation".to_owned(),
+                    CheckResult::Unknown { .. } => "unknown".to_owned(),
+                }
+            );
+        }
+    }
+}
