@@ -508,6 +508,12 @@ impl Node {
         for p in self.inflight_persists.iter_mut() {
             p.1 = p.1.min(keep);
         }
+        // Our proposals in the removed suffix can never commit: say so now.
+        let lost = self.proposals.partition_point(|(i, _, _)| *i < index);
+        for (i, _, id) in self.proposals.drain(lost..) {
+            self.metrics.proposals_rejected += 1;
+            self.actions.push(Action::ProposalRejected { id, error: ProposalError::Superseded { index: i } });
+        }
         let mut changed = false;
         while self.membership_log.back().is_some_and(|(i, _)| *i >= index) {
             self.membership_log.pop_back();

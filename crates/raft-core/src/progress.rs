@@ -59,11 +59,6 @@ impl Inflights {
         }
     }
 
-    /// Frees the oldest slot (its message is presumed lost).
-    pub fn free_first(&mut self) {
-        self.queue.pop_front();
-    }
-
     /// Forgets everything in flight.
     pub fn clear(&mut self) {
         self.queue.clear();
@@ -97,6 +92,9 @@ pub struct Progress {
     pub commit_sent: Index,
     /// Answered since the last heartbeat round.
     pub heard_this_round: bool,
+    /// Send an empty append at `next_index - 1` even if nothing is new: the peer answered a
+    /// heartbeat while behind, so an append may have been lost and the gap must be found.
+    pub resync: bool,
 }
 
 impl Progress {
@@ -115,6 +113,7 @@ impl Progress {
             unreachable: false,
             commit_sent: 0,
             heard_this_round: false,
+            resync: false,
         }
     }
 

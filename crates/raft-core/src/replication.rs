@@ -260,12 +260,14 @@ impl Node {
         pr.last_contact = Some(self.now);
         pr.heard_this_round = true;
         pr.acked_seq = pr.acked_seq.max(seq);
+        let behind = pr.match_index < self.log.last_index();
         match pr.state {
             // The probe may have been lost: allow another.
             ProgressState::Probe => pr.probe_sent = false,
-            // A full window with a live peer means messages were lost; free one slot so
-            // replication resumes (a gap makes the follower reject and we probe).
-            ProgressState::Replicate if pr.inflights.is_full() => pr.inflights.free_first(),
+            // A live peer that is behind may have lost appends we count as in flight; an
+            // empty append at the end of the window finds the gap (it is rejected) or
+            // confirms everything arrived.
+            ProgressState::Replicate if behind => pr.resync = true,
             _ => {}
         }
         self.mark_reachable(from);
@@ -383,6 +385,22 @@ fn replicate_to(
         out.push(Action::Send(Message { from: ctx.id, to: peer, term: ctx.term, body }));
     };
     let last = ctx.log.last_index();
+    if std::mem::take(&mut pr.resync) && pr.state == ProgressState::Replicate {
+        let prev = pr.next_index - 1;
+        if let Some(prev_term) = ctx.log.term(prev) {
+            pr.commit_sent = ctx.commit;
+            send(
+                out,
+                metrics,
+                MessageBody::Append {
+                    prev_log_index: prev,
+                    prev_log_term: prev_term,
+                    entries: Vec::new(),
+                    commit: ctx.commit,
+                },
+            );
+        }
+    }
     while pr.can_send() {
         let prev = pr.next_index - 1;
         let Some(prev_term) = ctx.log.term(prev) else {

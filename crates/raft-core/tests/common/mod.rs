@@ -1,0 +1,419 @@
+//! A small in-memory cluster for scenario tests: synchronous delivery under the test's
+//! control, per-node durable storage that survives `crash`, and captured outputs.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use raft_core::*;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+/// What survived on a node's "disk".
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    pub hard_state: HardState,
+    pub snapshot: SnapshotMeta,
+    pub entries: Vec<Entry>,
+    /// The state machine as of `snapshot` (the test KV is a list of applied commands).
+    pub snapshot_data: Vec<Bytes>,
+}
+
+impl Disk {
+    fn apply(&mut self, p: &Persist) {
+        if let Some(first) = p.entries.first() {
+            self.entries.retain(|e| e.index < first.index);
+            self.entries.extend(p.entries.iter().cloned());
+        }
+        if let Some(hs) = p.hard_state {
+            self.hard_state = hs;
+        }
+        if let Some(s) = &p.snapshot {
+            let keep = self.entries.iter().any(|e| e.index == s.index && e.term == s.term);
+            if keep {
+                self.entries.retain(|e| e.index > s.index);
+            } else {
+                self.entries.clear();
+            }
+            self.snapshot = s.clone();
+        }
+    }
+}
+
+pub struct Peer {
+    pub node: Node,
+    pub cfg: Config,
+    pub disk: Disk,
+    /// Persists handed out but not yet reported durable (when `auto_persist` is off).
+    pub held: Vec<Persist>,
+    pub auto_persist: bool,
+    /// Applied commands, in order (index, payload).
+    pub applied: Vec<(Index, Payload)>,
+    /// Everything that is not a send, persist or apply, in order.
+    pub outputs: Vec<Action>,
+}
+
+pub struct Cluster {
+    pub peers: BTreeMap<NodeId, Peer>,
+    pub now: Instant,
+    pub queue: VecDeque<Message>,
+    /// Links that drop everything: (from, to).
+    pub cut: BTreeSet<(NodeId, NodeId)>,
+    /// Extra drop rule.
+    pub drop_if: Option<Box<dyn Fn(&Message) -> bool>>,
+    /// Every message ever delivered, in order, as one-line strings.
+    pub trace: Vec<String>,
+    next_id: u64,
+}
+
+pub fn config(id: NodeId) -> Config {
+    let mut c = Config::new(id);
+    c.rng_seed = 1000 + id;
+    c
+}
+
+impl Cluster {
+    pub fn new(n: u64) -> Cluster {
+        Cluster::with_config(n, |_| {})
+    }
+
+    pub fn with_config(n: u64, tweak: impl Fn(&mut Config)) -> Cluster {
+        let ids: Vec<NodeId> = (1..=n).collect();
+        let mut c = Cluster {
+            peers: BTreeMap::new(),
+            now: Instant::ZERO,
+            queue: VecDeque::new(),
+            cut: BTreeSet::new(),
+            drop_if: None,
+            trace: Vec::new(),
+            next_id: 1,
+        };
+        for &id in &ids {
+            let mut cfg = config(id);
+            tweak(&mut cfg);
+            let restored = RestoredState::bootstrap(ids.clone());
+            let disk = Disk { snapshot: restored.snapshot.clone(), ..Default::default() };
+            let node = Node::new(cfg.clone(), restored, Instant::ZERO).expect("valid config");
+            c.peers.insert(
+                id,
+                Peer { node, cfg, disk, held: vec![], auto_persist: true, applied: vec![], outputs: vec![] },
+            );
+        }
+        c
+    }
+
+    /// Adds a node that is not (yet) a member: it starts empty and learns from the leader.
+    pub fn add_blank_node(&mut self, id: NodeId) {
+        let cfg = config(id);
+        let node = Node::new(cfg.clone(), RestoredState::default(), self.now).expect("valid config");
+        self.peers.insert(
+            id,
+            Peer {
+                node,
+                cfg,
+                disk: Disk::default(),
+                held: vec![],
+                auto_persist: true,
+                applied: vec![],
+                outputs: vec![],
+            },
+        );
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.peers[&id].node
+    }
+
+    pub fn peer(&mut self, id: NodeId) -> &mut Peer {
+        self.peers.get_mut(&id).expect("known peer")
+    }
+
+    /// Feeds one input to `id` and processes what comes out (sends are queued, not delivered).
+    pub fn step(&mut self, id: NodeId, input: Input) {
+        let now = self.now;
+        self.peer(id).node.step(now, input);
+        self.collect(id);
+    }
+
+    fn collect(&mut self, id: NodeId) {
+        let mut actions = Vec::new();
+        self.peer(id).node.drain_actions(&mut actions);
+        let mut follow_up = Vec::new();
+        for a in actions {
+            match a {
+                Action::Send(m) => {
+                    if self.cut.contains(&(m.from, m.to)) || self.drop_if.as_ref().is_some_and(|f| f(&m)) {
+                        continue;
+                    }
+                    self.queue.push_back(m);
+                }
+                Action::Persist(p) => {
+                    let peer = self.peer(id);
+                    if peer.auto_persist {
+                        peer.disk.apply(&p);
+                        follow_up.push(Input::Persisted { seq: p.seq });
+                    } else {
+                        peer.held.push(p);
+                    }
+                }
+                Action::Apply { entries, proposals } => {
+                    let last = entries.last().map(|e| e.index).unwrap_or(0);
+                    let peer = self.peer(id);
+                    for e in entries {
+                        peer.applied.push((e.index, e.payload));
+                    }
+                    peer.outputs.push(Action::Apply { entries: vec![], proposals });
+                    follow_up.push(Input::Applied { index: last });
+                }
+                Action::CreateSnapshot { .. } => {
+                    let peer = self.peer(id);
+                    let index = peer.node.applied_index();
+                    follow_up.push(Input::SnapshotCreated { index });
+                    peer.outputs.push(a);
+                }
+                other => self.peer(id).outputs.push(other),
+            }
+        }
+        for input in follow_up {
+            self.step(id, input);
+        }
+    }
+
+    /// Makes every held persist of `id` durable and reports it.
+    pub fn flush_disk(&mut self, id: NodeId) {
+        let held = std::mem::take(&mut self.peer(id).held);
+        let Some(last) = held.last().map(|p| p.seq) else { return };
+        for p in &held {
+            self.peer(id).disk.apply(p);
+        }
+        self.step(id, Input::Persisted { seq: last });
+    }
+
+    /// Delivers queued messages (and whatever they cause) until the network is quiet.
+    pub fn stabilize(&mut self) {
+        let mut budget = 100_000;
+        while let Some(m) = self.queue.pop_front() {
+            budget -= 1;
+            assert!(budget > 0, "cluster did not stabilize");
+            let to = m.to;
+            if !self.peers.contains_key(&to) || self.cut.contains(&(m.from, m.to)) {
+                continue;
+            }
+            self.trace.push(format!("{}->{} {} t{}", m.from, m.to, m.body.kind(), m.term));
+            self.step(to, Input::Message(m));
+        }
+    }
+
+    /// Delivers only the messages currently queued (one "round"), not their consequences.
+    pub fn deliver_round(&mut self) {
+        let batch: Vec<Message> = self.queue.drain(..).collect();
+        for m in batch {
+            if self.peers.contains_key(&m.to) && !self.cut.contains(&(m.from, m.to)) {
+                self.step(m.to, Input::Message(m));
+            }
+        }
+    }
+
+    /// Moves time forward by `d`, ticking every node whose deadline passed, then stabilizes.
+    pub fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next = self.peers.values().map(|p| p.node.next_deadline()).min().expect("nodes");
+            if next > end {
+                break;
+            }
+            self.now = self.now.max(next);
+            let due: Vec<NodeId> =
+                self.peers.iter().filter(|(_, p)| p.node.next_deadline() <= self.now).map(|(id, _)| *id).collect();
+            for id in due {
+                self.step(id, Input::Tick);
+            }
+            self.stabilize();
+        }
+        self.now = end;
+    }
+
+    /// Lets `id`'s election timer fire (only `id` is ticked) and runs the election.
+    pub fn campaign(&mut self, id: NodeId) {
+        let deadline = self.node(id).next_deadline();
+        self.now = self.now.max(deadline);
+        self.step(id, Input::Tick);
+        self.stabilize();
+    }
+
+    /// Elects `id` and checks it won.
+    pub fn elect(&mut self, id: NodeId) {
+        // Past the restart vote guard of every node.
+        let guard = self.peers[&id].cfg.election_timeout_min;
+        self.now = self.now.max(Instant::ZERO + guard);
+        self.campaign(id);
+        assert_eq!(self.node(id).role(), Role::Leader, "node {id} should have won; history: {:?}", self.history(id));
+    }
+
+    pub fn leaders(&self) -> Vec<NodeId> {
+        self.peers.iter().filter(|(_, p)| p.node.role() == Role::Leader).map(|(id, _)| *id).collect()
+    }
+
+    pub fn isolate(&mut self, id: NodeId) {
+        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+        for other in ids {
+            if other != id {
+                self.cut.insert((id, other));
+                self.cut.insert((other, id));
+            }
+        }
+    }
+
+    /// Cuts every link between nodes of different groups (nodes in no group are isolated).
+    pub fn partition(&mut self, groups: &[&[NodeId]]) {
+        self.cut.clear();
+        let ids: Vec<NodeId> = self.peers.keys().copied().collect();
+        let group_of = |id: NodeId| groups.iter().position(|g| g.contains(&id));
+        for &a in &ids {
+            for &b in &ids {
+                if a != b && (group_of(a).is_none() || group_of(a) != group_of(b)) {
+                    self.cut.insert((a, b));
+                }
+            }
+        }
+    }
+
+    /// Lets `id` campaign until it wins (at most `tries` elections); returns whether it won.
+    pub fn campaign_until_leader(&mut self, id: NodeId, tries: usize) -> bool {
+        for _ in 0..tries {
+            self.campaign(id);
+            if self.node(id).role() == Role::Leader {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Proposes directly on the node without draining, so the next drain batches.
+    pub fn propose_undrained(&mut self, id: NodeId, data: &'static [u8]) {
+        let pid = ProposalId(self.next_id);
+        self.next_id += 1;
+        let now = self.now;
+        self.peer(id).node.step(now, Input::Propose { id: pid, data: Bytes::from_static(data) });
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.drop_if = None;
+    }
+
+    pub fn propose(&mut self, id: NodeId, data: &'static [u8]) -> ProposalId {
+        let pid = ProposalId(self.next_id);
+        self.next_id += 1;
+        self.step(id, Input::Propose { id: pid, data: Bytes::from_static(data) });
+        pid
+    }
+
+    pub fn read(&mut self, id: NodeId, policy: ReadPolicy) -> ReadId {
+        let rid = ReadId(self.next_id);
+        self.next_id += 1;
+        self.step(id, Input::Read { id: rid, policy });
+        rid
+    }
+
+    /// Crashes `id` (losing everything not durable and all in-flight input to it) and
+    /// restarts it from its disk.
+    pub fn crash_and_restart(&mut self, id: NodeId) {
+        let now = self.now;
+        self.queue.retain(|m| m.to != id && m.from != id);
+        let peer = self.peer(id);
+        peer.held.clear();
+        let d = peer.disk.clone();
+        let restored = RestoredState {
+            hard_state: d.hard_state,
+            snapshot: d.snapshot.clone(),
+            entries: d.entries,
+            applied: d.snapshot.index,
+        };
+        peer.node = Node::new(peer.cfg.clone(), restored, now).expect("restart from disk");
+        peer.applied.retain(|(i, _)| *i <= d.snapshot.index);
+    }
+
+    pub fn history(&self, id: NodeId) -> Vec<Transition> {
+        self.node(id).history().cloned().collect()
+    }
+
+    pub fn events(&self, id: NodeId) -> Vec<Event> {
+        self.peers[&id]
+            .outputs
+            .iter()
+            .filter_map(|a| if let Action::Event(e) = a { Some(e.clone()) } else { None })
+            .collect()
+    }
+
+    pub fn applied_commands(&self, id: NodeId) -> Vec<Bytes> {
+        self.peers[&id]
+            .applied
+            .iter()
+            .filter_map(|(_, p)| if let Payload::Command(b) = p { Some(b.clone()) } else { None })
+            .collect()
+    }
+
+    pub fn log_terms(&self, id: NodeId) -> Vec<Term> {
+        self.node(id).log().entries().iter().map(|e| e.term).collect()
+    }
+
+    /// Reads answered on `id`: (read id, index).
+    pub fn reads_ready(&self, id: NodeId) -> Vec<(ReadId, Index)> {
+        self.peers[&id]
+            .outputs
+            .iter()
+            .filter_map(|a| if let Action::ReadReady { id, index } = a { Some((*id, *index)) } else { None })
+            .collect()
+    }
+
+    pub fn read_rejections(&self, id: NodeId) -> Vec<(ReadId, ReadError)> {
+        self.peers[&id]
+            .outputs
+            .iter()
+            .filter_map(|a| if let Action::ReadRejected { id, error } = a { Some((*id, error.clone())) } else { None })
+            .collect()
+    }
+
+    pub fn proposal_rejections(&self, id: NodeId) -> Vec<(ProposalId, ProposalError)> {
+        self.peers[&id]
+            .outputs
+            .iter()
+            .filter_map(
+                |a| if let Action::ProposalRejected { id, error } = a { Some((*id, error.clone())) } else { None },
+            )
+            .collect()
+    }
+
+    /// Proposals reported applied on `id`.
+    pub fn proposals_applied(&self, id: NodeId) -> Vec<ProposalId> {
+        self.peers[&id]
+            .outputs
+            .iter()
+            .flat_map(|a| match a {
+                Action::Apply { proposals, .. } => proposals.iter().map(|(_, p)| *p).collect(),
+                _ => vec![],
+            })
+            .collect()
+    }
+
+    /// Raft's safety properties over the current state of every node.
+    pub fn check_safety(&self) {
+        // Election safety: at most one leader per term.
+        let mut by_term: BTreeMap<Term, NodeId> = BTreeMap::new();
+        for (id, p) in &self.peers {
+            if p.node.role() == Role::Leader {
+                if let Some(other) = by_term.insert(p.node.term(), *id) {
+                    panic!("two leaders in term {}: {other} and {id}", p.node.term());
+                }
+            }
+        }
+        // State machine safety: no two nodes applied different entries at one index.
+        let mut applied: BTreeMap<Index, &Payload> = BTreeMap::new();
+        for p in self.peers.values() {
+            for (i, payload) in &p.applied {
+                if let Some(prev) = applied.insert(*i, payload) {
+                    assert_eq!(prev, payload, "different entries applied at index {i}");
+                }
+            }
+        }
+    }
+}
