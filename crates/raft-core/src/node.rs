@@ -354,7 +354,8 @@ impl Node {
                         return;
                     }
                     if !*pre_vote {
-                        self.become_follower(m.term, None, TransitionReason::HigherTerm { from: m.from });
+                        let reason = self.higher_term_reason(m.from);
+                        self.become_follower(m.term, None, reason);
                     }
                 }
                 MessageBody::VoteResponse { pre_vote: true, granted: true } => {}
@@ -362,10 +363,7 @@ impl Node {
                     self.become_follower(m.term, Some(m.from), TransitionReason::HigherTerm { from: m.from });
                 }
                 _ => {
-                    let reason = match self.transfer {
-                        Some(t) if t.target == m.from => TransitionReason::TransferredLeadership { to: m.from },
-                        _ => TransitionReason::HigherTerm { from: m.from },
-                    };
+                    let reason = self.higher_term_reason(m.from);
                     self.become_follower(m.term, None, reason);
                 }
             }
@@ -408,6 +406,14 @@ impl Node {
             MessageBody::InstallSnapshotResponse { index, success } => {
                 self.handle_install_snapshot_response(from, index, success)
             }
+        }
+    }
+
+    /// A higher term from the transfer target means the transfer worked.
+    fn higher_term_reason(&self, from: NodeId) -> TransitionReason {
+        match self.transfer {
+            Some(t) if t.target == from => TransitionReason::TransferredLeadership { to: from },
+            _ => TransitionReason::HigherTerm { from },
         }
     }
 

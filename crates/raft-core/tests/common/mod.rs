@@ -61,6 +61,8 @@ pub struct Cluster {
     pub drop_if: Option<Box<dyn Fn(&Message) -> bool>>,
     /// Every message ever delivered, in order, as one-line strings.
     pub trace: Vec<String>,
+    /// Snapshot data in transit to a node: (meta, applied entries it covers).
+    pub snapshot_inbox: BTreeMap<NodeId, (SnapshotMeta, Vec<(Index, Payload)>)>,
     next_id: u64,
 }
 
@@ -84,6 +86,7 @@ impl Cluster {
             cut: BTreeSet::new(),
             drop_if: None,
             trace: Vec::new(),
+            snapshot_inbox: BTreeMap::new(),
             next_id: 1,
         };
         for &id in &ids {
@@ -162,6 +165,24 @@ impl Cluster {
                     }
                     peer.outputs.push(Action::Apply { entries: vec![], proposals });
                     follow_up.push(Input::Applied { index: last });
+                }
+                Action::SendSnapshot { peer, meta } => {
+                    // The "bytes": the sender's applied entries the snapshot covers.
+                    let data: Vec<(Index, Payload)> =
+                        self.peers[&id].applied.iter().filter(|(i, _)| *i <= meta.index).cloned().collect();
+                    let index = meta.index;
+                    self.snapshot_inbox.insert(peer, (meta.clone(), data));
+                    self.peer(id).outputs.push(Action::SendSnapshot { peer, meta });
+                    follow_up.push(Input::SnapshotSent { peer, index, success: true });
+                }
+                Action::InstallSnapshot { meta, leader } => {
+                    let got = self.snapshot_inbox.remove(&id);
+                    let success = got.as_ref().is_some_and(|(m, _)| *m == meta);
+                    if let Some((_, data)) = got.filter(|_| success) {
+                        self.peer(id).applied = data;
+                    }
+                    self.peer(id).outputs.push(Action::InstallSnapshot { meta: meta.clone(), leader });
+                    follow_up.push(Input::SnapshotInstalled { meta, success });
                 }
                 Action::CreateSnapshot { .. } => {
                     let peer = self.peer(id);

@@ -1,0 +1,205 @@
+//! Membership changes (joint consensus, learners) and snapshots with log compaction.
+
+mod common;
+use common::*;
+use raft_core::*;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn change(c: &mut Cluster, leader: NodeId, id: u64, ch: MembershipChange) {
+    c.step(leader, Input::ChangeMembership { id: ProposalId(id), change: ch });
+    c.stabilize();
+    c.advance(Duration::from_millis(120));
+}
+
+fn finished(c: &Cluster, node: NodeId, id: u64) -> Option<Membership> {
+    c.events(node).into_iter().find_map(|e| match e {
+        Event::MembershipChangeFinished { id: ProposalId(i), membership } if i == id => Some(membership),
+        _ => None,
+    })
+}
+
+fn set(ids: &[NodeId]) -> BTreeSet<NodeId> {
+    ids.iter().copied().collect()
+}
+
+#[test]
+fn add_a_learner_then_promote_it() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.propose(1, b"before");
+    c.stabilize();
+    c.add_blank_node(4);
+    change(&mut c, 1, 1, MembershipChange::add_learner(4));
+    let m = finished(&c, 1, 1).expect("learner added");
+    assert_eq!(m.learners, set(&[4]));
+    assert_eq!(c.node(4).log().last_index(), c.node(1).log().last_index(), "the learner caught up");
+    assert!(c.node(1).status().progress[&4].learner);
+    // Promotion requires being caught up (here: within 0 entries).
+    let mut promote = MembershipChange::add_voter(4);
+    promote.require_caught_up = Some(0);
+    change(&mut c, 1, 2, promote);
+    let m = finished(&c, 1, 2).expect("promoted");
+    assert_eq!(m.voters, set(&[1, 2, 3, 4]));
+    assert!(m.learners.is_empty());
+    assert!(c.events(1).iter().any(|e| matches!(e, Event::MembershipCommitted { new, .. } if new.is_joint())));
+    assert_eq!(c.node(4).membership().voters, set(&[1, 2, 3, 4]));
+    c.check_safety();
+}
+
+#[test]
+fn promoting_a_learner_that_is_not_caught_up_is_rejected() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.add_blank_node(4);
+    change(&mut c, 1, 1, MembershipChange::add_learner(4));
+    c.isolate(4);
+    for _ in 0..10 {
+        c.propose(1, b"x");
+    }
+    c.stabilize();
+    let mut promote = MembershipChange::add_voter(4);
+    promote.require_caught_up = Some(2);
+    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: promote });
+    assert!(c.events(1).iter().any(|e| matches!(e,
+        Event::MembershipChangeRejected { id: ProposalId(2), error: ProposalError::InvalidChange(msg) } if msg.contains("not caught up"))));
+}
+
+#[test]
+fn remove_the_leader() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    change(&mut c, 1, 1, MembershipChange::remove(1));
+    assert_eq!(finished(&c, 1, 1).map(|m| m.voters), Some(set(&[2, 3])));
+    assert!(c.history(1).iter().any(|t| t.reason == TransitionReason::RemovedFromCluster));
+    assert!(c.events(1).contains(&Event::RemovedFromCluster));
+    c.advance(Duration::from_secs(1));
+    let leaders = c.leaders();
+    assert_eq!(leaders.len(), 1);
+    assert_ne!(leaders[0], 1);
+    let l = leaders[0];
+    c.propose(l, b"after");
+    c.stabilize();
+    assert_eq!(c.node(l).commit_index(), c.node(l).log().last_index(), "the two remaining voters commit");
+    c.check_safety();
+}
+
+#[test]
+fn replace_two_of_five_nodes_in_one_joint_change() {
+    let mut c = Cluster::new(5);
+    c.elect(1);
+    c.add_blank_node(6);
+    c.add_blank_node(7);
+    let ch = MembershipChange { add_voters: vec![6, 7], remove: vec![4, 5], ..Default::default() };
+    change(&mut c, 1, 1, ch);
+    let m = finished(&c, 1, 1).expect("change finished");
+    assert_eq!(m.voters, set(&[1, 2, 3, 6, 7]));
+    // The joint configuration was committed on the way.
+    assert!(c.events(1).iter().any(|e| matches!(e, Event::MembershipCommitted { new, .. }
+        if new.voters == set(&[1, 2, 3, 6, 7]) && new.outgoing == set(&[1, 2, 3, 4, 5]))));
+    // The new configuration works without the removed nodes.
+    c.isolate(4);
+    c.isolate(5);
+    c.partition(&[&[1, 2, 3, 6, 7]]);
+    c.propose(1, b"x");
+    c.stabilize();
+    assert_eq!(c.node(1).commit_index(), c.node(1).log().last_index());
+    assert!(c.events(4).contains(&Event::RemovedFromCluster) || c.node(4).membership().voters == set(&[1, 2, 3, 6, 7]));
+    c.check_safety();
+}
+
+#[test]
+fn a_change_while_another_is_in_flight_is_rejected() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.add_blank_node(4);
+    c.add_blank_node(5);
+    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: MembershipChange::add_voter(4) });
+    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: MembershipChange::add_voter(5) });
+    assert!(c.events(1).iter().any(|e| matches!(
+        e,
+        Event::MembershipChangeRejected { id: ProposalId(2), error: ProposalError::ChangeInProgress }
+    )));
+    c.stabilize();
+    c.advance(Duration::from_millis(120));
+    assert!(finished(&c, 1, 1).is_some());
+}
+
+#[test]
+fn invalid_changes_are_rejected_with_a_reason() {
+    let mut c = Cluster::new(1);
+    c.elect(1);
+    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: MembershipChange::remove(1) });
+    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: MembershipChange::remove(9) });
+    let errors: Vec<String> = c
+        .events(1)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MembershipChangeRejected { error, .. } => Some(error.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].contains("last voter"), "{errors:?}");
+    assert!(errors[1].contains("not a member"), "{errors:?}");
+}
+
+#[test]
+fn a_removed_node_that_keeps_campaigning_does_not_disturb_the_leader() {
+    let mut c = Cluster::new(4);
+    c.elect(1);
+    c.isolate(4); // node 4 never learns it was removed
+    change(&mut c, 1, 1, MembershipChange::remove(4));
+    assert!(finished(&c, 1, 1).is_some());
+    let term = c.node(1).term();
+    c.heal();
+    // Node 4 still believes it is a voter and keeps timing out; the others hear the leader.
+    for _ in 0..20 {
+        c.advance(Duration::from_millis(100));
+    }
+    assert_eq!(c.leaders(), vec![1]);
+    assert_eq!(c.node(1).term(), term, "the leader's term was not disturbed");
+    c.check_safety();
+}
+
+#[test]
+fn a_follower_far_behind_is_restored_from_a_snapshot() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy = SnapshotPolicy { max_entries: 5, max_bytes: 0 });
+    c.elect(1);
+    c.isolate(3);
+    for _ in 0..30 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    assert!(c.node(1).log().snapshot_index() > 10, "the leader compacted its log");
+    c.heal();
+    c.advance(Duration::from_millis(300));
+    assert!(c.peers[&1].outputs.iter().any(|a| matches!(a, Action::SendSnapshot { peer: 3, .. })));
+    assert!(c.node(3).snapshot().index > 0, "node 3 installed a snapshot");
+    assert_eq!(c.node(3).log().last_index(), c.node(1).log().last_index());
+    assert_eq!(c.applied_commands(3), c.applied_commands(1));
+    c.check_safety();
+}
+
+#[test]
+fn a_node_restarted_after_compaction_recovers_from_snapshot_and_log() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy = SnapshotPolicy { max_entries: 4, max_bytes: 0 });
+    c.elect(1);
+    c.add_blank_node(4);
+    change(&mut c, 1, 1, MembershipChange::add_learner(4));
+    for _ in 0..10 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    c.advance(Duration::from_millis(100));
+    let before = c.applied_commands(2);
+    let snap = c.node(2).snapshot().clone();
+    assert!(snap.index > 0);
+    assert_eq!(snap.membership.learners, set(&[4]), "the snapshot records the membership");
+    c.crash_and_restart(2);
+    assert_eq!(c.node(2).log().first_index(), snap.index + 1);
+    assert_eq!(c.node(2).membership().learners, set(&[4]), "membership recovered");
+    c.advance(Duration::from_millis(200));
+    assert_eq!(c.applied_commands(2), before, "state rebuilt from snapshot + log");
+    c.check_safety();
+}

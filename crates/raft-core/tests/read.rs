@@ -1,0 +1,141 @@
+//! Linearizable reads: ReadIndex, lease reads, follower reads (thesis §6.4).
+
+mod common;
+use common::*;
+use raft_core::*;
+use std::time::Duration;
+
+#[test]
+fn read_index_is_served_after_a_heartbeat_quorum_and_apply() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.propose(1, b"x");
+    c.stabilize();
+    c.trace.clear();
+    let rid = c.read(1, ReadPolicy::LeaderOnly);
+    assert!(c.reads_ready(1).is_empty(), "not before leadership is confirmed");
+    c.stabilize();
+    assert_eq!(c.reads_ready(1), vec![(rid, c.node(1).commit_index())]);
+    assert!(c.trace.iter().any(|m| m.contains("Heartbeat")), "a heartbeat round confirmed leadership");
+}
+
+#[test]
+fn reads_wait_for_the_leaders_first_commit_in_its_term() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.isolate(1);
+    c.now = c.now + Duration::from_secs(1);
+    c.partition(&[&[2, 3], &[1]]);
+    c.peer(2).auto_persist = false;
+    c.peer(3).auto_persist = false;
+    c.campaign(2);
+    c.flush_disk(2);
+    c.flush_disk(3);
+    c.stabilize();
+    c.flush_disk(3);
+    c.stabilize();
+    assert_eq!(c.node(2).role(), Role::Leader);
+    // The new leader's no-op is not yet durable anywhere but on 2: no commit in its term.
+    let rid = c.read(2, ReadPolicy::LeaderOnly);
+    c.stabilize();
+    assert!(c.reads_ready(2).is_empty(), "commit index may be stale until the no-op commits");
+    c.flush_disk(2);
+    c.flush_disk(3);
+    c.stabilize();
+    c.flush_disk(3);
+    c.stabilize();
+    assert_eq!(c.reads_ready(2).len(), 1);
+    assert_eq!(c.reads_ready(2)[0].0, rid);
+}
+
+#[test]
+fn read_index_under_a_deposed_leader_is_never_served() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.isolate(1);
+    c.now = c.now + Duration::from_secs(1);
+    c.campaign(2);
+    assert_eq!(c.node(2).role(), Role::Leader);
+    c.propose(2, b"newer");
+    c.stabilize();
+    // The old leader still thinks it leads but cannot confirm it: the read must not be
+    // served from its stale state.
+    let rid = c.read(1, ReadPolicy::LeaderOnly);
+    c.stabilize();
+    assert!(c.reads_ready(1).is_empty());
+    c.advance(Duration::from_millis(500)); // CheckQuorum deposes it
+    assert!(c.reads_ready(1).is_empty());
+    assert_eq!(c.read_rejections(1), vec![(rid, ReadError::NotLeader { leader: None })]);
+}
+
+#[test]
+fn lease_reads_skip_the_round_trip_while_the_lease_holds() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.lease_reads = true);
+    c.elect(1);
+    c.advance(Duration::from_millis(60)); // one acknowledged heartbeat round starts the lease
+    let rid = c.read(1, ReadPolicy::LeaderOnly);
+    assert_eq!(c.reads_ready(1), vec![(rid, c.node(1).commit_index())], "served without a round trip");
+    // Cut off, the lease runs out and reads need a quorum again.
+    c.isolate(1);
+    c.now = c.now + Duration::from_millis(200);
+    let rid2 = c.read(1, ReadPolicy::LeaderOnly);
+    assert!(!c.reads_ready(1).iter().any(|(r, _)| *r == rid2));
+}
+
+#[test]
+fn lease_reads_are_refused_by_config_without_check_quorum() {
+    let mut cfg = config(1);
+    cfg.lease_reads = true;
+    cfg.check_quorum = false;
+    assert!(Node::new(cfg, RestoredState::bootstrap([1]), Instant::ZERO).is_err());
+}
+
+#[test]
+fn a_follower_serves_a_read_by_asking_the_leader() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.propose(1, b"x");
+    c.stabilize();
+    let rid = c.read(2, ReadPolicy::AllowFollower);
+    c.stabilize();
+    c.advance(Duration::from_millis(60)); // the follower learns the commit index and applies
+    let ready = c.reads_ready(2);
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].0, rid);
+    assert!(ready[0].1 >= 2, "the read index covers the committed write");
+    assert!(c.peers[&2].node.applied_index() >= ready[0].1);
+}
+
+#[test]
+fn a_follower_rejects_leader_only_reads_naming_the_leader() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let rid = c.read(3, ReadPolicy::LeaderOnly);
+    assert_eq!(c.read_rejections(3), vec![(rid, ReadError::NotLeader { leader: Some(1) })]);
+}
+
+#[test]
+fn a_forwarded_read_times_out_if_the_leader_never_answers() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.check_quorum = false);
+    c.elect(1);
+    c.cut.insert((2, 1));
+    let rid = c.read(2, ReadPolicy::AllowFollower);
+    c.advance(Duration::from_millis(400));
+    assert_eq!(c.read_rejections(2), vec![(rid, ReadError::Timeout)]);
+}
+
+#[test]
+fn reads_arriving_together_share_one_heartbeat_round() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.trace.clear();
+    let now = c.now;
+    for i in 0..10 {
+        c.peer(1).node.step(now, Input::Read { id: ReadId(100 + i), policy: ReadPolicy::LeaderOnly });
+    }
+    c.step(1, Input::Tick);
+    c.stabilize();
+    assert_eq!(c.reads_ready(1).len(), 10);
+    let rounds = c.trace.iter().filter(|m| m.starts_with("1->2 Heartbeat")).count();
+    assert_eq!(rounds, 1);
+}
