@@ -51,6 +51,9 @@ pub struct Peer {
     pub outputs: Vec<Action>,
 }
 
+/// Decides whether a message is lost in transit.
+pub type DropRule = Box<dyn Fn(&Message) -> bool>;
+
 pub struct Cluster {
     pub peers: BTreeMap<NodeId, Peer>,
     pub now: Instant,
@@ -58,7 +61,7 @@ pub struct Cluster {
     /// Links that drop everything: (from, to).
     pub cut: BTreeSet<(NodeId, NodeId)>,
     /// Extra drop rule.
-    pub drop_if: Option<Box<dyn Fn(&Message) -> bool>>,
+    pub drop_if: Option<DropRule>,
     /// Every message ever delivered, in order, as one-line strings.
     pub trace: Vec<String>,
     /// Snapshot data in transit to a node: (meta, applied entries it covers).
