@@ -1,0 +1,1 @@
+//! Placeholder: the benchmark helper owns this crate.
