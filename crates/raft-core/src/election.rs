@@ -138,6 +138,7 @@ impl Node {
         self.heartbeat_deadline = self.now + self.cfg.heartbeat_interval;
         self.check_quorum_deadline = self.now + self.cfg.election_timeout_min;
         self.lease_until = None;
+        self.lease_forfeited = false;
         self.hb_sent_at.clear();
         self.quorum_lost = false;
         self.set_leader(Some(self.id));

@@ -112,6 +112,10 @@ pub struct Node {
     pub(crate) hb_seq: u64,
     pub(crate) hb_sent_at: VecDeque<(u64, Instant)>,
     pub(crate) lease_until: Option<Instant>,
+    /// Set once this leader sent `TimeoutNow` in its term: the target's election may then
+    /// bypass voters' lease stickiness at any later moment (the message may be delayed
+    /// past our transfer timeout), so no lease read is safe for the rest of the term.
+    pub(crate) lease_forfeited: bool,
     pub(crate) transfer: Option<Transfer>,
     pub(crate) quorum_lost: bool,
     pub(crate) pending_change: Option<PendingChange>,
@@ -194,6 +198,7 @@ impl Node {
             hb_seq: 0,
             hb_sent_at: VecDeque::new(),
             lease_until: None,
+            lease_forfeited: false,
             transfer: None,
             quorum_lost: false,
             pending_change: None,
@@ -420,6 +425,10 @@ impl Node {
     /// Queues a message from this node, holding it back if it promises state that is not
     /// yet durable (Raft thesis §3.8: vote grants and append acknowledgements).
     pub(crate) fn send(&mut self, to: NodeId, body: MessageBody) {
+        if matches!(body, MessageBody::TimeoutNow) {
+            self.lease_forfeited = true;
+            self.lease_until = None;
+        }
         let gate = matches!(
             body,
             MessageBody::VoteResponse { pre_vote: false, .. }

@@ -83,7 +83,10 @@ impl Node {
     /// hearing from us), minus the allowed clock drift. Not during a transfer, which
     /// deliberately lets another node win.
     fn lease_valid(&self) -> bool {
-        self.cfg.lease_reads && self.transfer.is_none() && self.lease_until.is_some_and(|until| self.now < until)
+        self.cfg.lease_reads
+            && self.transfer.is_none()
+            && !self.lease_forfeited
+            && self.lease_until.is_some_and(|until| self.now < until)
     }
 
     fn read_confirmed(&mut self, origin: ReadOrigin, index: Index) {
@@ -132,7 +135,7 @@ impl Node {
         while self.hb_sent_at.front().is_some_and(|(s, _)| *s <= acked) {
             started = self.hb_sent_at.pop_front().map(|(_, at)| at);
         }
-        if let Some(at) = started {
+        if let Some(at) = started.filter(|_| !self.lease_forfeited) {
             self.lease_until = Some(at + self.cfg.election_timeout_min.saturating_sub(self.cfg.lease_clock_drift));
         }
         while self.reads.waiting_quorum.front().is_some_and(|(s, _, _)| *s <= acked) {

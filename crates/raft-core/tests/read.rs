@@ -139,3 +139,20 @@ fn reads_arriving_together_share_one_heartbeat_round() {
     let rounds = c.trace.iter().filter(|m| m.starts_with("1->2 Heartbeat")).count();
     assert_eq!(rounds, 1);
 }
+
+#[test]
+fn a_leader_that_sent_timeout_now_serves_no_more_lease_reads_in_its_term() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.lease_reads = true);
+    c.elect(1);
+    c.advance(Duration::from_millis(60));
+    c.cut.insert((1, 3)); // TimeoutNow is lost (or delayed past the transfer timeout)
+    c.step(1, Input::TransferLeadership { to: Some(3) });
+    c.advance(Duration::from_millis(400)); // the transfer aborts
+    assert!(c.events(1).contains(&Event::TransferAborted { target: 3 }));
+    c.heal();
+    c.advance(Duration::from_millis(60));
+    let rid = c.read(1, ReadPolicy::LeaderOnly);
+    assert!(c.reads_ready(1).iter().all(|(r, _)| *r != rid), "no lease read: it needs a heartbeat round");
+    c.stabilize();
+    assert!(c.reads_ready(1).iter().any(|(r, _)| *r == rid), "served after the round");
+}
