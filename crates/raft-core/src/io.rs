@@ -69,7 +69,8 @@ pub enum Input {
         index: Index,
     },
     /// The runtime finished receiving and installing snapshot `meta` sent by the leader
-    /// (or failed to, with `success: false`).
+    /// (or failed to, with `success: false`, in which case the state machine must be as it
+    /// was before). The core applies nothing while an install is in progress.
     SnapshotInstalled {
         /// The snapshot received.
         meta: SnapshotMeta,

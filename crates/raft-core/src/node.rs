@@ -543,6 +543,11 @@ impl Node {
     }
 
     fn emit_apply(&mut self) {
+        if self.installing.is_some() {
+            // The runtime is about to replace the state machine with a snapshot; entries
+            // applied now would be wiped out by it.
+            return;
+        }
         let hi = self.commit.min(self.stable_index);
         if hi <= self.apply_sent {
             return;

@@ -186,7 +186,11 @@ impl Node {
             self.send(from, MessageBody::InstallSnapshotResponse { index: self.commit, success: true });
             return;
         }
-        if self.installing.as_ref().is_some_and(|(m, _)| m.index >= meta.index) {
+        if self.installing.is_some() {
+            // One install at a time: the runtime restores the state machine as it goes, so
+            // a second one could leave it at either snapshot if the other fails. The leader
+            // retries after this one finishes.
+            self.metrics.dropped_unexpected += 1;
             return;
         }
         self.installing = Some((meta.clone(), from));
@@ -198,13 +202,19 @@ impl Node {
             self.metrics.ignored_runtime_reports += 1;
             return;
         };
-        if !success || pending.index <= self.commit {
+        if !success {
             self.send(leader, MessageBody::InstallSnapshotResponse { index: pending.index, success: false });
             return;
         }
+        // Applying was frozen while installing, so the state machine — now restored to
+        // `meta.index` — is never behind what the core counts as applied, even if the
+        // commit index moved past the snapshot meanwhile.
+        debug_assert!(self.apply_sent <= meta.index, "applied past a snapshot being installed");
         // Raft §7: keep the log after the snapshot if it agrees with it, else discard it all.
         if self.log.term(meta.index) == Some(meta.term) {
-            self.log.compact_to(meta.index);
+            if meta.index > self.log.snapshot_index() {
+                self.log.compact_to(meta.index);
+            }
         } else {
             if meta.index < self.log.last_index() {
                 self.on_truncate(meta.index + 1);
@@ -216,9 +226,9 @@ impl Node {
         self.committed_membership_index = meta.index;
         self.membership = self.membership_log.back().map_or_else(|| meta.membership.clone(), |(_, m)| m.clone());
         self.stable_index = self.stable_index.max(meta.index);
-        self.commit = meta.index;
-        self.apply_sent = self.apply_sent.max(meta.index);
-        self.applied = self.applied.max(meta.index);
+        self.commit = self.commit.max(meta.index);
+        self.apply_sent = meta.index;
+        self.applied = meta.index;
         // Our own proposals folded into the snapshot: their fate is not knowable here.
         while self.proposals.front().is_some_and(|(i, _, _)| *i <= meta.index) {
             let (index, _, id) = self.proposals.pop_front().expect("front exists");

@@ -159,6 +159,12 @@ impl Node {
         leader_commit: Index,
     ) {
         self.follow(from);
+        if self.installing.is_some() {
+            // Our log is about to be replaced. A rejection would send the leader back to
+            // sending the snapshot again; silence makes it wait for our install response.
+            self.metrics.dropped_unexpected += 1;
+            return;
+        }
         let mut prev = prev;
         let mut prev_term = prev_term;
         let mut entries = entries;
@@ -387,18 +393,20 @@ fn replicate_to(
     let last = ctx.log.last_index();
     if std::mem::take(&mut pr.resync) && pr.state == ProgressState::Replicate {
         let prev = pr.next_index - 1;
-        if let Some(prev_term) = ctx.log.term(prev) {
-            pr.commit_sent = ctx.commit;
-            send(
-                out,
-                metrics,
-                MessageBody::Append {
+        match ctx.log.term(prev) {
+            Some(prev_term) => {
+                pr.commit_sent = ctx.commit;
+                let body = MessageBody::Append {
                     prev_log_index: prev,
                     prev_log_term: prev_term,
                     entries: Vec::new(),
                     commit: ctx.commit,
-                },
-            );
+                };
+                send(out, metrics, body);
+            }
+            // What may have been lost is compacted away: start over from the match point,
+            // which leads to a snapshot in the loop below.
+            None => pr.become_probe(pr.match_index + 1),
         }
     }
     while pr.can_send() {

@@ -203,3 +203,57 @@ fn a_node_restarted_after_compaction_recovers_from_snapshot_and_log() {
     assert_eq!(c.applied_commands(2), before, "state rebuilt from snapshot + log");
     c.check_safety();
 }
+
+fn snapshot_cluster(max_entries: u64) -> Cluster {
+    Cluster::with_config(3, |cfg| {
+        cfg.snapshot_policy = SnapshotPolicy { max_entries, max_bytes: 0 };
+        cfg.max_entries_per_message = 1;
+        cfg.max_inflight_messages = 2;
+    })
+}
+
+#[test]
+fn appends_during_a_slow_snapshot_install_are_applied_after_it() {
+    let mut c = snapshot_cluster(5);
+    c.elect(1);
+    c.isolate(3);
+    for _ in 0..20 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    c.peer(3).hold_installs = true;
+    c.heal();
+    c.advance(Duration::from_millis(120));
+    assert!(c.peers[&3].held_install.is_some(), "node 3 is installing");
+    // Meanwhile replication continues and commits past the snapshot.
+    for _ in 0..5 {
+        c.propose(1, b"y");
+        c.stabilize();
+    }
+    c.advance(Duration::from_millis(120));
+    c.peer(3).hold_installs = false; // later installs (the leader compacted again) go through
+    c.complete_install(3);
+    c.advance(Duration::from_millis(200));
+    assert_eq!(c.applied_commands(3), c.applied_commands(1), "no entry lost or applied twice around the install");
+    c.check_safety();
+}
+
+#[test]
+fn a_replicating_follower_whose_lost_appends_were_compacted_gets_a_snapshot() {
+    let mut c = snapshot_cluster(3);
+    c.elect(1);
+    c.propose(1, b"a");
+    c.stabilize();
+    assert_eq!(c.node(1).status().progress[&3].state, "replicate");
+    // Appends to node 3 are lost while the window is full and the leader compacts past them.
+    c.cut.insert((1, 3));
+    for _ in 0..20 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    assert!(c.node(1).log().snapshot_index() > c.node(3).log().last_index());
+    c.heal();
+    c.advance(Duration::from_millis(300));
+    assert_eq!(c.node(3).log().last_index(), c.node(1).log().last_index());
+    assert_eq!(c.applied_commands(3), c.applied_commands(1));
+}

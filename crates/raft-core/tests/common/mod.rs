@@ -49,6 +49,25 @@ pub struct Peer {
     pub applied: Vec<(Index, Payload)>,
     /// Everything that is not a send, persist or apply, in order.
     pub outputs: Vec<Action>,
+    /// Hold `InstallSnapshot` actions until `complete_install` (a slow transfer).
+    pub hold_installs: bool,
+    pub held_install: Option<SnapshotMeta>,
+}
+
+impl Peer {
+    fn new(node: Node, cfg: Config, disk: Disk) -> Peer {
+        Peer {
+            node,
+            cfg,
+            disk,
+            held: vec![],
+            auto_persist: true,
+            applied: vec![],
+            outputs: vec![],
+            hold_installs: false,
+            held_install: None,
+        }
+    }
 }
 
 /// Decides whether a message is lost in transit.
@@ -65,7 +84,7 @@ pub struct Cluster {
     /// Every message ever delivered, in order, as one-line strings.
     pub trace: Vec<String>,
     /// Snapshot data in transit to a node: (meta, applied entries it covers).
-    pub snapshot_inbox: BTreeMap<NodeId, (SnapshotMeta, Vec<(Index, Payload)>)>,
+    pub snapshot_inbox: BTreeMap<(NodeId, Index), (SnapshotMeta, Vec<(Index, Payload)>)>,
     next_id: u64,
 }
 
@@ -98,10 +117,7 @@ impl Cluster {
             let restored = RestoredState::bootstrap(ids.clone());
             let disk = Disk { snapshot: restored.snapshot.clone(), ..Default::default() };
             let node = Node::new(cfg.clone(), restored, Instant::ZERO).expect("valid config");
-            c.peers.insert(
-                id,
-                Peer { node, cfg, disk, held: vec![], auto_persist: true, applied: vec![], outputs: vec![] },
-            );
+            c.peers.insert(id, Peer::new(node, cfg, disk));
         }
         c
     }
@@ -110,18 +126,7 @@ impl Cluster {
     pub fn add_blank_node(&mut self, id: NodeId) {
         let cfg = config(id);
         let node = Node::new(cfg.clone(), RestoredState::default(), self.now).expect("valid config");
-        self.peers.insert(
-            id,
-            Peer {
-                node,
-                cfg,
-                disk: Disk::default(),
-                held: vec![],
-                auto_persist: true,
-                applied: vec![],
-                outputs: vec![],
-            },
-        );
+        self.peers.insert(id, Peer::new(node, cfg, Disk::default()));
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -174,12 +179,15 @@ impl Cluster {
                     let data: Vec<(Index, Payload)> =
                         self.peers[&id].applied.iter().filter(|(i, _)| *i <= meta.index).cloned().collect();
                     let index = meta.index;
-                    self.snapshot_inbox.insert(peer, (meta.clone(), data));
+                    self.snapshot_inbox.insert((peer, meta.index), (meta.clone(), data));
                     self.peer(id).outputs.push(Action::SendSnapshot { peer, meta });
                     follow_up.push(Input::SnapshotSent { peer, index, success: true });
                 }
+                Action::InstallSnapshot { meta, .. } if self.peers[&id].hold_installs => {
+                    self.peer(id).held_install = Some(meta);
+                }
                 Action::InstallSnapshot { meta, leader } => {
-                    let got = self.snapshot_inbox.remove(&id);
+                    let got = self.snapshot_inbox.remove(&(id, meta.index));
                     let success = got.as_ref().is_some_and(|(m, _)| *m == meta);
                     if let Some((_, data)) = got.filter(|_| success) {
                         self.peer(id).applied = data;
@@ -199,6 +207,15 @@ impl Cluster {
         for input in follow_up {
             self.step(id, input);
         }
+    }
+
+    /// Finishes a held snapshot install on `id`.
+    pub fn complete_install(&mut self, id: NodeId) {
+        let meta = self.peer(id).held_install.take().expect("an install is held");
+        let (m, data) = self.snapshot_inbox.remove(&(id, meta.index)).expect("snapshot data arrived");
+        assert_eq!(m, meta);
+        self.peer(id).applied = data;
+        self.step(id, Input::SnapshotInstalled { meta, success: true });
     }
 
     /// Makes every held persist of `id` durable and reports it.
