@@ -70,6 +70,9 @@ impl Peer {
     }
 }
 
+/// A snapshot in transit: what it covers and the applied entries it carries.
+pub type SnapshotData = (SnapshotMeta, Vec<(Index, Payload)>);
+
 /// Decides whether a message is lost in transit.
 pub type DropRule = Box<dyn Fn(&Message) -> bool>;
 
@@ -84,7 +87,7 @@ pub struct Cluster {
     /// Every message ever delivered, in order, as one-line strings.
     pub trace: Vec<String>,
     /// Snapshot data in transit to a node: (meta, applied entries it covers).
-    pub snapshot_inbox: BTreeMap<(NodeId, Index), (SnapshotMeta, Vec<(Index, Payload)>)>,
+    pub snapshot_inbox: BTreeMap<(NodeId, Index), SnapshotData>,
     next_id: u64,
 }
 
