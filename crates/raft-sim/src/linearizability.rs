@@ -234,6 +234,11 @@ impl Effect {
         }
     }
 
+    /// Whether the operation never changes the value (a `Get`, or a `Cas` known to fail).
+    fn is_read_only(self) -> bool {
+        matches!(self, Effect::Read(_) | Effect::Cas { succeeded: Some(false), .. })
+    }
+
     /// The value this operation may write, if any.
     fn may_write(self) -> Option<u64> {
         match self {
@@ -439,22 +444,37 @@ const NIL: usize = usize::MAX;
 /// The sentinel node heading both linked lists.
 const HEAD: usize = 0;
 
-/// Where the search looks for the next candidate in the current state.
-#[derive(Clone, Copy)]
+/// Where the search is in exploring the moves of the current state.
+#[derive(Clone, Copy, Debug)]
 enum Cursor {
+    /// Just arrived: look for a read that must go next, else start at the first candidate.
+    Enter,
     /// At this node of the event list (or `NIL`).
     Answered(usize),
     /// At this node of the pending list (or `NIL`); only pending operations invoked no later
     /// than `frontier` (the earliest return of an unlinearized answered operation) qualify.
     Pending { node: usize, frontier: u64 },
+    /// No moves left: backtrack.
+    Exhausted,
 }
 
-/// A decision on the search stack, with what is needed to undo it.
+/// An operation linearized by the search.
+#[derive(Clone, Copy, Debug)]
+enum Move {
+    /// The answered operation with this call node.
+    Answered(usize),
+    /// The pending operation with this node, and the frontier of the state it was made in.
+    Pending { node: usize, frontier: u64 },
+}
+
+/// A move on the search stack, with what is needed to undo it.
 struct Frame {
-    /// `Answered(call node)` or `Pending { node, frontier }` of the state it was taken in.
-    choice: Cursor,
-    /// The value before the decision.
+    /// What was linearized.
+    choice: Move,
+    /// The value before the move.
     value: Option<u64>,
+    /// Whether it was the only move tried from its state (see [`Search::enabled_read`]).
+    forced: bool,
 }
 
 /// The just-in-time linearization search over one key.
@@ -539,6 +559,37 @@ impl<'a> Search<'a> {
         }
     }
 
+    /// The first candidate that only reads and whose response matches `value`, with its call
+    /// node. Linearizing it first loses nothing: it changes nothing, so any order that
+    /// places it later stays valid with it moved to the front.
+    fn enabled_read(&self, value: Option<u64>) -> Option<(usize, Option<u64>)> {
+        let mut node = self.next[HEAD];
+        while node != NIL && self.event_is_call[node] {
+            let effect = self.answered[self.event_op[node]].effect;
+            if effect.is_read_only() {
+                if let Some(after) = effect.apply(value) {
+                    return Some((node, after));
+                }
+            }
+            node = self.next[node];
+        }
+        None
+    }
+
+    /// Removes the answered operation with call node `node` from the event list.
+    fn take_answered(&mut self, node: usize) {
+        let ret = self.ret_node[self.event_op[node]];
+        Self::unlink(&mut self.next, &mut self.prev, node);
+        Self::unlink(&mut self.next, &mut self.prev, ret);
+    }
+
+    /// Undoes [`Search::take_answered`]; must be called in reverse order of the takes.
+    fn restore_answered(&mut self, node: usize) {
+        let ret = self.ret_node[self.event_op[node]];
+        Self::relink(&mut self.next, &mut self.prev, ret);
+        Self::relink(&mut self.next, &mut self.prev, node);
+    }
+
     fn run(&mut self, max_states: usize) -> SearchOutcome {
         let mut remaining = self.answered.len();
         if remaining == 0 {
@@ -554,12 +605,33 @@ impl<'a> Search<'a> {
 
         let mut stack: Vec<Frame> = Vec::with_capacity(self.answered.len() + self.pending.len());
         let mut stuck: Option<Stuck> = None;
-        let mut cursor = Cursor::Answered(self.next[HEAD]);
+        let mut cursor = Cursor::Enter;
         loop {
             if remaining == 0 {
                 return SearchOutcome::Linearizable;
             }
             match cursor {
+                Cursor::Enter => {
+                    cursor = Cursor::Answered(self.next[HEAD]);
+                    if let Some((node, after)) = self.enabled_read(value) {
+                        // The only move worth trying from this state.
+                        let op = self.event_op[node];
+                        memo.answered.set(op);
+                        if memo.visit(after) {
+                            if memo.states > max_states {
+                                return SearchOutcome::OutOfBudget;
+                            }
+                            stack.push(Frame { choice: Move::Answered(node), value, forced: true });
+                            value = after;
+                            remaining -= 1;
+                            self.take_answered(node);
+                            cursor = Cursor::Enter;
+                        } else {
+                            memo.answered.clear(op);
+                            cursor = Cursor::Exhausted;
+                        }
+                    }
+                }
                 Cursor::Answered(node) if node != NIL && self.event_is_call[node] => {
                     let op = self.event_op[node];
                     if let Some(after) = self.answered[op].effect.apply(value) {
@@ -568,12 +640,11 @@ impl<'a> Search<'a> {
                             if memo.states > max_states {
                                 return SearchOutcome::OutOfBudget;
                             }
-                            stack.push(Frame { choice: cursor, value });
+                            stack.push(Frame { choice: Move::Answered(node), value, forced: false });
                             value = after;
                             remaining -= 1;
-                            Self::unlink(&mut self.next, &mut self.prev, node);
-                            Self::unlink(&mut self.next, &mut self.prev, self.ret_node[op]);
-                            cursor = Cursor::Answered(self.next[HEAD]);
+                            self.take_answered(node);
+                            cursor = Cursor::Enter;
                             continue;
                         }
                         memo.answered.clear(op);
@@ -599,46 +670,46 @@ impl<'a> Search<'a> {
                     let effect = self.pending[op].effect;
                     // A pending operation directly followed by a `Put` could as well never
                     // have happened, and that shorter order is tried from the state before it.
-                    let after_pending =
-                        stack.last().is_some_and(|frame| matches!(frame.choice, Cursor::Pending { .. }));
-                    let overwritten_pending = after_pending && matches!(effect, Effect::Write(_));
-                    if let Some(after) = effect.apply(value).filter(|_| !overwritten_pending) {
+                    let after_pending = stack.last().is_some_and(|frame| matches!(frame.choice, Move::Pending { .. }));
+                    let skip = after_pending && matches!(effect, Effect::Write(_));
+                    if let Some(after) = effect.apply(value).filter(|_| !skip) {
                         memo.pending.set(op);
                         if memo.visit(after) {
                             if memo.states > max_states {
                                 return SearchOutcome::OutOfBudget;
                             }
-                            stack.push(Frame { choice: cursor, value });
+                            stack.push(Frame { choice: Move::Pending { node, frontier }, value, forced: false });
                             value = after;
                             Self::unlink(&mut self.pnext, &mut self.pprev, node);
-                            cursor = Cursor::Answered(self.next[HEAD]);
+                            cursor = Cursor::Enter;
                             continue;
                         }
                         memo.pending.clear(op);
                     }
                     cursor = Cursor::Pending { node: self.pnext[node], frontier };
                 }
-                Cursor::Pending { .. } => {
-                    // Every candidate of this state failed: undo the last decision and try
-                    // the candidate after it.
+                Cursor::Pending { .. } | Cursor::Exhausted => {
+                    // Every move from this state failed: undo the last decision and try the
+                    // move after it (none after a forced one).
                     let Some(frame) = stack.pop() else {
                         return SearchOutcome::NotLinearizable(stuck);
                     };
                     value = frame.value;
-                    match frame.choice {
-                        Cursor::Answered(node) => {
-                            let op = self.event_op[node];
-                            Self::relink(&mut self.next, &mut self.prev, self.ret_node[op]);
-                            Self::relink(&mut self.next, &mut self.prev, node);
-                            memo.answered.clear(op);
+                    cursor = match frame.choice {
+                        Move::Answered(node) => {
+                            self.restore_answered(node);
+                            memo.answered.clear(self.event_op[node]);
                             remaining += 1;
-                            cursor = Cursor::Answered(self.next[node]);
+                            Cursor::Answered(self.next[node])
                         }
-                        Cursor::Pending { node, frontier } => {
+                        Move::Pending { node, frontier } => {
                             Self::relink(&mut self.pnext, &mut self.pprev, node);
                             memo.pending.clear(node - 1);
-                            cursor = Cursor::Pending { node: self.pnext[node], frontier };
+                            Cursor::Pending { node: self.pnext[node], frontier }
                         }
+                    };
+                    if frame.forced {
+                        cursor = Cursor::Exhausted;
                     }
                 }
             }
