@@ -1,0 +1,158 @@
+//! Quick side-by-side figures of raft-core and raft-rs as plain lines.
+//!
+//! ```text
+//! cargo run -p raft-bench --release --bin compare -- [--secs S] [--trials N]
+//!     [--latency-samples N] [--csv PATH] [--only core|rs [--rounds N] [--round SIZE]]
+//! ```
+//!
+//! `--secs` is the measuring time per library and round size (split into `--trials`
+//! alternating trials; the median is reported). `--csv` also writes the figures as
+//! `metric,library,round,value` rows for `scripts/plot_bench.py`. `--only` runs one
+//! library's workload alone, for profilers: with `--rounds N` a fixed amount of work
+//! (N rounds per round size, or of `--round SIZE` only, then the latency samples) instead
+//! of a fixed time, so that instruction counts (callgrind) compare between runs.
+
+use raft_bench::report::{self, Allocs, Latency};
+use raft_bench::{Cluster, CoreCluster, RsCluster, ROUND_SIZES};
+use std::time::Duration;
+
+struct Args {
+    secs: f64,
+    trials: usize,
+    latency_samples: usize,
+    csv: Option<String>,
+    only: Option<String>,
+    rounds: Option<usize>,
+    round: Option<usize>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args =
+        Args { secs: 3.0, trials: 5, latency_samples: 20_000, csv: None, only: None, rounds: None, round: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--secs" => args.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
+            "--trials" => args.trials = value()?.parse().map_err(|e| format!("--trials: {e}"))?,
+            "--latency-samples" => {
+                args.latency_samples = value()?.parse().map_err(|e| format!("--latency-samples: {e}"))?
+            }
+            "--csv" => args.csv = Some(value()?),
+            "--only" => args.only = Some(value()?),
+            "--rounds" => args.rounds = Some(value()?.parse().map_err(|e| format!("--rounds: {e}"))?),
+            "--round" => args.round = Some(value()?.parse().map_err(|e| format!("--round: {e}"))?),
+            "-h" | "--help" => {
+                return Err("usage: compare [--secs S] [--trials N] [--latency-samples N] [--csv PATH] [--only core|rs [--rounds N] [--round SIZE]]"
+                    .to_owned())
+            }
+            other => return Err(format!("unknown argument {other}; see --help")),
+        }
+    }
+    Ok(args)
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+/// One library alone, for profilers: the throughput rounds, then single proposals.
+fn run_alone<C: Cluster>(args: &Args) {
+    let mut c = C::new();
+    let sizes: Vec<usize> = args.round.map_or(ROUND_SIZES.to_vec(), |r| vec![r]);
+    for round in sizes {
+        if let Some(rounds) = args.rounds {
+            for _ in 0..rounds {
+                c.round(round);
+            }
+            println!("ran {rounds} rounds of {round} on {}", C::NAME);
+            continue;
+        }
+        let eps = report::throughput(&mut c, round, Duration::from_secs_f64(args.secs));
+        println!("throughput round={round} {}={eps:.0} entries/s", C::NAME);
+    }
+    if args.latency_samples == 0 {
+        return;
+    }
+    let l = report::latency(&mut c, 100, args.latency_samples);
+    println!("latency {} p50={:.2}us p99={:.2}us", C::NAME, us(l.p50), us(l.p99));
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    match args.only.as_deref() {
+        Some("core") => return run_alone::<CoreCluster>(&args),
+        Some("rs") => return run_alone::<RsCluster>(&args),
+        Some(other) => {
+            eprintln!("--only takes core or rs, not {other}");
+            std::process::exit(2);
+        }
+        None => {}
+    }
+    let mut csv = vec![report::CSV_HEADER.to_owned()];
+    println!("machine {}", report::machine());
+    println!(
+        "workload: 3 nodes in one process, {}-byte entries, in-memory synchronous persist, FIFO delivery",
+        raft_bench::ENTRY_SIZE
+    );
+
+    let (mut core, mut rs) = (CoreCluster::new(), RsCluster::new());
+    let time = Duration::from_secs_f64(args.secs);
+    // Warm both up (allocator, caches, log growth) before measuring.
+    let _ = report::throughput_pair(&mut core, &mut rs, 256, Duration::from_millis(400), 2);
+    for round in ROUND_SIZES {
+        let (c, r) = report::throughput_pair(&mut core, &mut rs, round, time, args.trials);
+        println!(
+            "throughput round={round} raft-core={c:.0} raft-rs={r:.0} entries/s ratio={:.2} (median of {} trials)",
+            c / r,
+            args.trials
+        );
+        csv.push(report::csv_row("entries_per_sec", "raft-core", round, c));
+        csv.push(report::csv_row("entries_per_sec", "raft-rs", round, r));
+    }
+
+    let lc: Latency = report::latency(&mut core, 1000, args.latency_samples);
+    let lr: Latency = report::latency(&mut rs, 1000, args.latency_samples);
+    println!(
+        "latency propose->applied on leader, {} samples: raft-core p50={:.2}us p99={:.2}us | raft-rs p50={:.2}us p99={:.2}us | p50 ratio raft-rs/raft-core={:.2}",
+        lc.count,
+        us(lc.p50),
+        us(lc.p99),
+        us(lr.p50),
+        us(lr.p99),
+        lr.p50 as f64 / lc.p50 as f64
+    );
+    for (lib, l) in [("raft-core", lc), ("raft-rs", lr)] {
+        csv.push(report::csv_row("latency_p50_us", lib, 1, us(l.p50)));
+        csv.push(report::csv_row("latency_p99_us", lib, 1, us(l.p99)));
+    }
+
+    for round in std::iter::once(1).chain(ROUND_SIZES) {
+        let rounds = (8192 / round).max(50);
+        let ac: Allocs = report::allocs_per_entry(&mut core, round, rounds);
+        let ar: Allocs = report::allocs_per_entry(&mut rs, round, rounds);
+        println!(
+            "allocs/entry round={round}: raft-core leader={:.3} process={:.3} | raft-rs leader={:.3} process={:.3}",
+            ac.leader, ac.all, ar.leader, ar.all
+        );
+        csv.push(report::csv_row("allocs_per_entry_leader", "raft-core", round, ac.leader));
+        csv.push(report::csv_row("allocs_per_entry_leader", "raft-rs", round, ar.leader));
+        csv.push(report::csv_row("allocs_per_entry_process", "raft-core", round, ac.all));
+        csv.push(report::csv_row("allocs_per_entry_process", "raft-rs", round, ar.all));
+    }
+
+    if let Some(path) = &args.csv {
+        let text = csv.join("\n") + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+        println!("wrote {path}");
+    }
+}
