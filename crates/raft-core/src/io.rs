@@ -180,9 +180,15 @@ pub enum Action {
     Event(Event),
 }
 
-/// State to make durable. Apply in this order: drop stored entries with index `>=`
-/// `entries[0].index` (a conflicting suffix), append `entries`, store `hard_state` if set,
-/// store `snapshot` if set (and then drop entries up to its index).
+/// State to make durable. Apply in this order:
+/// 1. `snapshot`, if set: record the snapshot point; drop stored entries up to its index,
+///    and if the stored entry at its index is missing or has another term, drop them all;
+/// 2. `entries`: drop stored entries with index `>=` `entries[0].index` (a conflicting
+///    suffix), then append `entries` (they continue the log, or the snapshot point);
+/// 3. `hard_state`, if set.
+///
+/// The snapshot goes first because an install followed by new appends in one drain
+/// produces a single `Persist` whose entries start right after the snapshot point.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Persist {
     /// Report `Input::Persisted { seq }` once this and every earlier persist is durable.

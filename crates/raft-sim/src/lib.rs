@@ -24,6 +24,7 @@
 
 pub mod checker;
 pub mod config;
+pub mod fuzzing;
 pub mod kv;
 pub mod linearizability;
 pub mod schedule;

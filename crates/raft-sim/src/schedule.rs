@@ -1,15 +1,14 @@
 //! Fault schedules: the nemesis's plan for the faulty phase of a run, as plain data.
 //!
 //! A seed draws a schedule with [`draw`]; a fuzzer can build one directly (with the
-//! `arbitrary` feature) and run it with `run_schedule`. Targets are small numbers resolved
+//! `arbitrary`) and run it with `run_schedule`. Targets are small numbers resolved
 //! when the operation runs (modulo the live nodes), so every schedule is valid.
 
 use crate::config::{FaultParams, MS};
 use rand::Rng;
 
 /// The shape of a network partition.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, arbitrary::Arbitrary)]
 pub enum PartitionKind {
     /// Two random groups that cannot talk to each other.
     Symmetric,
@@ -24,8 +23,7 @@ pub enum PartitionKind {
 }
 
 /// One step of a fault schedule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, PartialEq, Eq, arbitrary::Arbitrary)]
 pub enum FaultOp {
     /// Let time pass, in milliseconds.
     Wait {

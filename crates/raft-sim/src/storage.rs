@@ -55,12 +55,12 @@ impl Durable {
     /// Applies a persist, the whole of it. Fails (naming why) if the core asked for
     /// something impossible, such as entries that leave a gap.
     pub fn apply(&mut self, p: &Persist) -> Result<(), String> {
+        if let Some(meta) = &p.snapshot {
+            self.apply_snapshot(meta);
+        }
         self.apply_entries(&p.entries)?;
         if let Some(hs) = p.hard_state {
             self.hard_state = hs;
-        }
-        if let Some(meta) = &p.snapshot {
-            self.apply_snapshot(meta);
         }
         Ok(())
     }

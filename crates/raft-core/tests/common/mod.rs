@@ -18,14 +18,8 @@ pub struct Disk {
 }
 
 impl Disk {
+    /// Applies a persist in the documented order: snapshot point, entries, hard state.
     fn apply(&mut self, p: &Persist) {
-        if let Some(first) = p.entries.first() {
-            self.entries.retain(|e| e.index < first.index);
-            self.entries.extend(p.entries.iter().cloned());
-        }
-        if let Some(hs) = p.hard_state {
-            self.hard_state = hs;
-        }
         if let Some(s) = &p.snapshot {
             let keep = self.entries.iter().any(|e| e.index == s.index && e.term == s.term);
             if keep {
@@ -34,6 +28,13 @@ impl Disk {
                 self.entries.clear();
             }
             self.snapshot = s.clone();
+        }
+        if let Some(first) = p.entries.first() {
+            self.entries.retain(|e| e.index < first.index);
+            self.entries.extend(p.entries.iter().cloned());
+        }
+        if let Some(hs) = p.hard_state {
+            self.hard_state = hs;
         }
     }
 }

@@ -1,0 +1,248 @@
+//! An in-memory [`Storage`] for tests, which can simulate a crash.
+
+use crate::{check_append, Storage, StorageError};
+use bytes::Bytes;
+use raft_core::{Entry, HardState, Index, SnapshotMeta, Term};
+use std::io::{self, Cursor};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// A store held in memory. Nothing survives the process, but [`MemStorage::crash`] models
+/// what a crash does to a durable store: everything synced survives, and of the calls made
+/// since the last sync, any prefix may. That makes it the reference model of the
+/// conformance kit and a faithful store for simulations.
+#[derive(Clone, Debug)]
+pub struct MemStorage {
+    path: PathBuf,
+    current: LogState,
+    durable: LogState,
+    unsynced: Vec<Op>,
+    data: Option<(SnapshotMeta, Bytes)>,
+}
+
+/// The log-side state: everything but the snapshot data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct LogState {
+    hard_state: HardState,
+    point: SnapshotMeta,
+    /// The entries after the point, consecutive.
+    entries: Vec<Entry>,
+}
+
+/// A mutation not yet synced, kept to replay a prefix of them in `crash`.
+#[derive(Clone, Debug)]
+enum Op {
+    Append(Vec<Entry>),
+    Truncate(Index),
+    HardState(HardState),
+    Point(SnapshotMeta),
+}
+
+impl LogState {
+    fn last_index(&self) -> Index {
+        self.point.index + self.entries.len() as Index
+    }
+
+    fn term(&self, index: Index) -> Option<Term> {
+        if index == self.point.index {
+            return Some(self.point.term);
+        }
+        let offset = index.checked_sub(self.point.index + 1)?;
+        self.entries.get(offset as usize).map(|e| e.term)
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match op {
+            Op::Append(entries) => self.entries.extend_from_slice(entries),
+            Op::Truncate(index) => {
+                let keep = index.saturating_sub(self.point.index + 1) as usize;
+                self.entries.truncate(keep);
+            }
+            Op::HardState(hs) => self.hard_state = *hs,
+            Op::Point(meta) => {
+                if meta.index < self.point.index {
+                    return;
+                }
+                if self.term(meta.index) == Some(meta.term) {
+                    let drop = (meta.index - self.point.index) as usize;
+                    self.entries.drain(..drop.min(self.entries.len()));
+                } else {
+                    self.entries.clear();
+                }
+                self.point = meta.clone();
+            }
+        }
+    }
+}
+
+impl Default for MemStorage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemStorage {
+            path: PathBuf::from("<memory>"),
+            current: LogState::default(),
+            durable: LogState::default(),
+            unsynced: Vec::new(),
+            data: None,
+        }
+    }
+
+    /// The number of mutating calls made since the last sync (what a crash may lose).
+    pub fn unsynced_calls(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// Simulates a crash and restart: returns the store as it would be found afterwards,
+    /// holding everything synced plus the first `keep` calls made since the last sync (all
+    /// of them if `keep` is larger than [`MemStorage::unsynced_calls`]). Snapshot data
+    /// survives once [`Storage::finish_snapshot`] has returned.
+    #[must_use]
+    pub fn crash(mut self, keep: usize) -> Self {
+        let mut state = self.durable.clone();
+        for op in self.unsynced.iter().take(keep) {
+            state.apply(op);
+        }
+        self.current = state.clone();
+        self.durable = state;
+        self.unsynced.clear();
+        self
+    }
+
+    fn record(&mut self, op: Op) {
+        self.current.apply(&op);
+        self.unsynced.push(op);
+    }
+}
+
+/// Collects the bytes of a snapshot being stored in a [`MemStorage`].
+#[derive(Debug)]
+pub struct MemSnapshotWriter {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+impl io::Write for MemSnapshotWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Storage for MemStorage {
+    type SnapshotWriter = MemSnapshotWriter;
+    type SnapshotReader = Cursor<Bytes>;
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn hard_state(&self) -> HardState {
+        self.current.hard_state
+    }
+
+    fn snapshot_point(&self) -> SnapshotMeta {
+        self.current.point.clone()
+    }
+
+    fn first_index(&self) -> Index {
+        self.current.point.index + 1
+    }
+
+    fn last_index(&self) -> Index {
+        self.current.last_index()
+    }
+
+    fn term(&self, index: Index) -> Result<Option<Term>, StorageError> {
+        Ok(self.current.term(index))
+    }
+
+    fn entries(&self, range: Range<Index>) -> Result<Vec<Entry>, StorageError> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (first_index, last_index) = (self.first_index(), self.last_index());
+        if range.start < first_index || range.end > last_index + 1 {
+            return Err(StorageError::Unavailable {
+                path: self.path.clone(),
+                lo: range.start,
+                hi: range.end,
+                first_index,
+                last_index,
+            });
+        }
+        let lo = (range.start - first_index) as usize;
+        let hi = (range.end - first_index) as usize;
+        Ok(self.current.entries[lo..hi].to_vec())
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        let last_index = self.last_index();
+        let last_term = self.current.term(last_index).expect("the last index always has a term");
+        check_append(&self.path, last_index, last_term, entries)?;
+        if !entries.is_empty() {
+            self.record(Op::Append(entries.to_vec()));
+        }
+        Ok(())
+    }
+
+    fn truncate_from(&mut self, index: Index) -> Result<(), StorageError> {
+        if index <= self.current.point.index {
+            return Err(StorageError::TruncateIntoSnapshot {
+                path: self.path.clone(),
+                index,
+                snapshot_index: self.current.point.index,
+            });
+        }
+        if index <= self.last_index() {
+            self.record(Op::Truncate(index));
+        }
+        Ok(())
+    }
+
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
+        self.record(Op::HardState(*hard_state));
+        Ok(())
+    }
+
+    fn set_snapshot_point(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        if meta.index >= self.current.point.index {
+            self.record(Op::Point(meta.clone()));
+        }
+        Ok(())
+    }
+
+    fn begin_snapshot(&mut self, meta: &SnapshotMeta) -> Result<MemSnapshotWriter, StorageError> {
+        Ok(MemSnapshotWriter { meta: meta.clone(), data: Vec::new() })
+    }
+
+    fn finish_snapshot(&mut self, writer: MemSnapshotWriter) -> Result<(), StorageError> {
+        self.data = Some((writer.meta, Bytes::from(writer.data)));
+        Ok(())
+    }
+
+    fn snapshot_data_meta(&self) -> Option<SnapshotMeta> {
+        self.data.as_ref().map(|(meta, _)| meta.clone())
+    }
+
+    fn open_snapshot(&self) -> Result<Option<(SnapshotMeta, Cursor<Bytes>)>, StorageError> {
+        Ok(self.data.as_ref().map(|(meta, data)| (meta.clone(), Cursor::new(data.clone()))))
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        for op in self.unsynced.drain(..) {
+            self.durable.apply(&op);
+        }
+        debug_assert_eq!(self.durable, self.current, "replaying the synced calls must reproduce the state");
+        Ok(())
+    }
+}

@@ -1,0 +1,621 @@
+//! The conformance kit: one function, [`check_conformance`], that runs the whole storage
+//! contract against any [`Storage`] implementation.
+//!
+//! It is a model-based property test. Each case starts from an empty store and runs a
+//! random sequence of operations — appends, conflicting persists through
+//! [`apply_persist`], truncations, hard-state saves, compactions, snapshot installs (with
+//! and without a crash between storing the data and recording its point), syncs, restarts
+//! and misuse that must be rejected — against both the store and a plain reference model,
+//! and compares every observable after every operation. A restart reopens the store
+//! through the factory, calls [`restore`], and accepts any state between the last sync and
+//! the last call (a crash may lose a suffix of the unsynced calls, nothing else).
+//!
+//! Everything derives from one seed. A failing case is shrunk to a short operation list
+//! and reported with the seed that replays it.
+
+use crate::{apply_persist, restore, Storage, StorageError};
+use bytes::Bytes;
+use quickcheck::{Arbitrary, Gen};
+use raft_core::{Entry, HardState, Index, Membership, Payload, Persist, SnapshotMeta, Term};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Creates and reopens the stores under test.
+///
+/// A file-backed implementation keeps a temporary directory per store:
+///
+/// ```ignore
+/// struct Factory(Vec<tempfile::TempDir>);
+/// impl StoreFactory for Factory {
+///     type Store = MyStore;
+///     fn create(&mut self) -> MyStore {
+///         self.0.push(tempfile::tempdir().unwrap());
+///         MyStore::open(self.0.last().unwrap().path()).unwrap()
+///     }
+///     fn reopen(&mut self, store: MyStore, _crash_hint: u64) -> MyStore {
+///         let path = store.path().to_path_buf();
+///         drop(store);
+///         MyStore::open(&path).unwrap()
+///     }
+/// }
+/// ```
+pub trait StoreFactory {
+    /// The implementation under test.
+    type Store: Storage;
+
+    /// A new, empty store (a fresh directory for a file-backed one).
+    fn create(&mut self) -> Self::Store;
+
+    /// Closes `store` and opens the same store again, as a restarting node would. The
+    /// reopened store may have lost any suffix of the calls made since the last sync, and
+    /// nothing else. `crash_hint` is a random number that a simulated store can use to
+    /// choose how much to lose.
+    fn reopen(&mut self, store: Self::Store, crash_hint: u64) -> Self::Store;
+}
+
+/// How much to run. [`Conformance::default`] reads `RAFT_STORAGE_SEED` and
+/// `RAFT_STORAGE_CASES` from the environment (to replay a failure or run longer).
+#[derive(Clone, Debug)]
+pub struct Conformance {
+    /// The seed of case 0; case `i` uses `seed + i`.
+    pub seed: u64,
+    /// The number of cases (each starts from an empty store).
+    pub cases: u64,
+    /// The maximum number of operations per case.
+    pub max_ops: usize,
+}
+
+impl Default for Conformance {
+    fn default() -> Self {
+        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        Conformance {
+            seed: env("RAFT_STORAGE_SEED").unwrap_or(0x5EED),
+            cases: env("RAFT_STORAGE_CASES").unwrap_or(48),
+            max_ops: 150,
+        }
+    }
+}
+
+/// Runs the storage contract against stores made by `factory`.
+///
+/// # Panics
+///
+/// On the first contract violation, after shrinking the failing case, with a message that
+/// names the violation, the operations that reproduce it and the seed that replays it.
+pub fn check_conformance<F: StoreFactory>(factory: &mut F, config: &Conformance) {
+    for case in 0..config.cases {
+        let seed = config.seed.wrapping_add(case);
+        let ops = generate(seed, config.max_ops);
+        let Err(error) = run_case(factory, &ops) else { continue };
+        let (ops, error) = shrink(factory, ops, error);
+        let mut listing = String::new();
+        for (i, op) in ops.iter().enumerate() {
+            let _ = writeln!(listing, "  {i:3}: {op:?}");
+        }
+        panic!(
+            "storage conformance failed: {error}\nafter these operations (shrunk):\n{listing}\
+             replay with RAFT_STORAGE_SEED={seed} RAFT_STORAGE_CASES=1"
+        );
+    }
+}
+
+/// One operation. Fields are raw random numbers, interpreted against the current state
+/// when the operation runs, so that any subsequence of a case is still a valid case
+/// (operations that do not apply are skipped).
+#[derive(Clone, Debug)]
+enum Op {
+    /// `store.append` of 1..=4 entries continuing the log.
+    Append { count: u8, term_bump: u8, kind: u8, seed: u32 },
+    /// `apply_persist` replacing a suffix above the commit index, maybe with a hard state
+    /// and a compaction (whose data is stored first).
+    Persist { start: u16, count: u8, term_bump: u8, hard_state: bool, compact: Option<u16>, seed: u32 },
+    /// A snapshot install from a leader: data stored past the commit index, then (unless
+    /// `data_only`, a crash in between) `apply_persist` with the point, a hard state and
+    /// entries appended after it in the same persist.
+    Install { ahead: u8, term_bump: u8, then_append: u8, data_only: bool, seed: u32 },
+    /// A local snapshot at or below the commit index: data stored, then (unless
+    /// `data_only`) the point recorded directly or through `apply_persist`.
+    Compact { at: u16, data_only: bool, via_persist: bool, seed: u32 },
+    /// `store.save_hard_state`.
+    SaveHardState { term_bump: u8, vote: u8, commit: u16 },
+    /// `store.truncate_from` above the commit index.
+    Truncate { at: u16 },
+    /// `store.sync`.
+    Sync,
+    /// Reopen through the factory, then `restore`.
+    Reopen { hint: u64 },
+    /// An append that must be rejected (a gap, or a term going backwards).
+    BadAppend { kind: u8 },
+    /// A truncation into the snapshot, which must be rejected.
+    BadTruncate,
+}
+
+impl Arbitrary for Op {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let mut next = || u64::arbitrary(g);
+        Op::generate(&mut next)
+    }
+}
+
+impl Op {
+    fn generate(next: &mut impl FnMut() -> u64) -> Op {
+        let small = |n: u64| (n % 256) as u8;
+        match next() % 100 {
+            0..=29 => {
+                Op::Append { count: small(next()), term_bump: bump(next()), kind: small(next()), seed: next() as u32 }
+            }
+            30..=47 => Op::Persist {
+                start: next() as u16,
+                count: small(next()),
+                term_bump: bump(next()),
+                hard_state: next() % 2 == 0,
+                compact: if next() % 4 == 0 { Some(next() as u16) } else { None },
+                seed: next() as u32,
+            },
+            48..=51 => Op::Install {
+                ahead: small(next()),
+                term_bump: bump(next()),
+                then_append: small(next()),
+                data_only: next() % 4 == 0,
+                seed: next() as u32,
+            },
+            52..=58 => Op::Compact {
+                at: next() as u16,
+                data_only: next() % 4 == 0,
+                via_persist: next() % 2 == 0,
+                seed: next() as u32,
+            },
+            59..=66 => Op::SaveHardState { term_bump: bump(next()), vote: small(next()), commit: next() as u16 },
+            67..=74 => Op::Truncate { at: next() as u16 },
+            75..=86 => Op::Sync,
+            87..=94 => Op::Reopen { hint: next() },
+            95..=97 => Op::BadAppend { kind: small(next()) },
+            _ => Op::BadTruncate,
+        }
+    }
+}
+
+/// Terms mostly stay, sometimes advance.
+fn bump(n: u64) -> u8 {
+    u8::from(n % 4 == 0)
+}
+
+/// A case's operations, from a splitmix64 generator seeded with `seed`.
+fn generate(seed: u64, max_ops: usize) -> Vec<Op> {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let len = (next() as usize % max_ops.max(1)) + 1;
+    (0..len).map(|_| Op::generate(&mut next)).collect()
+}
+
+/// Greedy shrinking with quickcheck's vector shrinker, bounded in runs.
+fn shrink<F: StoreFactory>(factory: &mut F, mut ops: Vec<Op>, mut error: String) -> (Vec<Op>, String) {
+    let mut budget = 400;
+    'outer: while budget > 0 {
+        for candidate in ops.shrink() {
+            budget -= 1;
+            if let Err(e) = run_case(factory, &candidate) {
+                ops = candidate;
+                error = e;
+                continue 'outer;
+            }
+            if budget == 0 {
+                break;
+            }
+        }
+        break;
+    }
+    (ops, error)
+}
+
+/// The reference model of the log side of a store.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+struct ModelLog {
+    hard_state: HardState,
+    point: SnapshotMeta,
+    /// Entries after the point, consecutive.
+    entries: Vec<Entry>,
+}
+
+impl ModelLog {
+    fn last_index(&self) -> Index {
+        self.point.index + self.entries.len() as Index
+    }
+
+    fn last_term(&self) -> Term {
+        self.entries.last().map_or(self.point.term, |e| e.term)
+    }
+
+    fn term(&self, index: Index) -> Option<Term> {
+        if index == self.point.index {
+            return Some(self.point.term);
+        }
+        if index < self.point.index || index > self.last_index() {
+            return None;
+        }
+        Some(self.entries[(index - self.point.index - 1) as usize].term)
+    }
+
+    fn truncate_from(&mut self, index: Index) {
+        self.entries.truncate((index - self.point.index - 1) as usize);
+    }
+
+    fn append(&mut self, entries: &[Entry]) {
+        self.entries.extend_from_slice(entries);
+    }
+
+    fn set_point(&mut self, meta: &SnapshotMeta) {
+        if self.term(meta.index) == Some(meta.term) {
+            self.entries.drain(..(meta.index - self.point.index) as usize);
+        } else {
+            self.entries.clear();
+        }
+        self.point = meta.clone();
+    }
+
+    /// The commit index bounds what may be truncated or compacted.
+    fn commit(&self) -> Index {
+        self.hard_state.commit
+    }
+}
+
+struct Model {
+    log: ModelLog,
+    /// The states a crash may leave: the synced one first, then one per later store call.
+    window: Vec<ModelLog>,
+    data: Option<(SnapshotMeta, Vec<u8>)>,
+}
+
+impl Model {
+    /// Records the state after one store call.
+    fn changed(&mut self) {
+        self.window.push(self.log.clone());
+    }
+
+    /// The persist semantics, one store call at a time (a crash may stop between calls):
+    /// the snapshot point, then the entries (truncate, append), then the hard state.
+    fn apply_persist(&mut self, p: &Persist) {
+        if let Some(s) = &p.snapshot {
+            self.log.set_point(s);
+            self.changed();
+        }
+        if let Some(first) = p.entries.first() {
+            if first.index <= self.log.last_index() {
+                self.log.truncate_from(first.index);
+                self.changed();
+            }
+            self.log.append(&p.entries);
+            self.changed();
+        }
+        if let Some(hs) = p.hard_state {
+            self.log.hard_state = hs;
+            self.changed();
+        }
+    }
+
+    fn data_index(&self) -> Index {
+        self.data.as_ref().map_or(0, |(m, _)| m.index)
+    }
+}
+
+fn check<T: PartialEq + std::fmt::Debug>(what: &str, store: T, model: T) -> Result<(), String> {
+    if store == model {
+        Ok(())
+    } else {
+        Err(format!("{what}: the store has {store:?}, the model expects {model:?}"))
+    }
+}
+
+fn ok<T>(what: &str, r: Result<T, StorageError>) -> Result<T, String> {
+    r.map_err(|e| format!("{what} failed: {e}"))
+}
+
+fn run_case<F: StoreFactory>(factory: &mut F, ops: &[Op]) -> Result<(), String> {
+    let mut store = Some(factory.create());
+    let mut model = Model { log: ModelLog::default(), window: vec![ModelLog::default()], data: None };
+    for (i, op) in ops.iter().enumerate() {
+        let result = catch_unwind(AssertUnwindSafe(|| run_op(factory, &mut store, &mut model, op)));
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("operation {i} ({op:?}): {e}")),
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                return Err(format!("operation {i} ({op:?}) panicked: {msg}"));
+            }
+        }
+        let s = store.as_ref().expect("the store is present between operations");
+        let read_data = matches!(op, Op::Reopen { .. } | Op::Install { .. } | Op::Compact { .. } | Op::Persist { .. });
+        verify(s, &model, read_data).map_err(|e| format!("after operation {i} ({op:?}): {e}"))?;
+    }
+    Ok(())
+}
+
+fn payload(kind: u8, seed: u32, index: Index) -> Payload {
+    match kind % 16 {
+        0 => Payload::Noop,
+        1 => Payload::Membership(Membership::with_voters([1, 2, index % 5 + 3])),
+        // Rarely, an entry large enough that a paged engine stores it out of line.
+        2 if seed % 8 == 0 => Payload::Command(Bytes::from(vec![(index % 251) as u8; 200 * 1024 + index as usize % 7])),
+        _ => {
+            let len = (seed as usize ^ index as usize) % 120;
+            Payload::Command(Bytes::from((0..len).map(|k| (k as u64 ^ index ^ seed as u64) as u8).collect::<Vec<_>>()))
+        }
+    }
+}
+
+fn make_entries(from: Index, count: u64, term: Term, kind: u8, seed: u32) -> Vec<Entry> {
+    // At most one large entry per call.
+    let kind = if count > 1 && kind % 16 == 2 { 3 } else { kind };
+    (from..from + count).map(|index| Entry { term, index, payload: payload(kind, seed, index) }).collect()
+}
+
+fn snapshot_bytes(seed: u32, index: Index) -> Vec<u8> {
+    let len = (seed as usize % 3000) + usize::from(seed % 5 == 0) * 70_000;
+    (0..len).map(|k| (k as u64).wrapping_mul(31).wrapping_add(index ^ seed as u64) as u8).collect()
+}
+
+fn store_data<S: Storage>(store: &mut S, model: &mut Model, meta: &SnapshotMeta, seed: u32) -> Result<(), String> {
+    let bytes = snapshot_bytes(seed, meta.index);
+    let mut writer = ok("begin_snapshot", store.begin_snapshot(meta))?;
+    // Several writes, as a streaming producer would make.
+    for chunk in bytes.chunks(4096) {
+        writer.write_all(chunk).map_err(|e| format!("writing snapshot data failed: {e}"))?;
+    }
+    ok("finish_snapshot", store.finish_snapshot(writer))?;
+    model.data = Some((meta.clone(), bytes));
+    Ok(())
+}
+
+fn membership(seed: u32) -> Membership {
+    let mut m = Membership::with_voters([1, 2, 3 + seed as u64 % 3]);
+    if seed % 3 == 0 {
+        m.learners.insert(9);
+    }
+    m
+}
+
+fn run_op<F: StoreFactory>(
+    factory: &mut F,
+    slot: &mut Option<F::Store>,
+    model: &mut Model,
+    op: &Op,
+) -> Result<(), String> {
+    let store = slot.as_mut().expect("the store is present between operations");
+    let log = &model.log;
+    let (point, last, commit) = (log.point.index, log.last_index(), log.commit());
+    match *op {
+        Op::Append { count, term_bump, kind, seed } => {
+            let count = u64::from(count % 4) + 1;
+            let entries = make_entries(last + 1, count, log.last_term() + Term::from(term_bump), kind, seed);
+            ok("append", store.append(&entries))?;
+            model.log.append(&entries);
+            model.changed();
+        }
+        Op::Persist { start, count, term_bump, hard_state, compact, seed } => {
+            let lo = commit.max(point) + 1;
+            let start = lo + Index::from(start) % (last + 2 - lo);
+            let count = u64::from(count % 5);
+            // A leader's entries replacing a suffix carry at least the last term seen.
+            let term = log.last_term() + Term::from(term_bump);
+            let entries = make_entries(start, count, term, seed as u8, seed);
+            let new_last = if count > 0 { start + count - 1 } else { last };
+            let hs = hard_state.then(|| HardState {
+                term: log.hard_state.term.max(term),
+                vote: Some(u64::from(seed % 3) + 1),
+                commit: commit + Index::from(seed) % (new_last - commit + 1),
+            });
+            let lo_c = point.max(model.data_index());
+            let snapshot = match compact {
+                Some(at) if lo_c <= commit => {
+                    let c = lo_c + Index::from(at) % (commit - lo_c + 1);
+                    let term = log.term(c).expect("c is in the log");
+                    let meta = SnapshotMeta { index: c, term, membership: membership(seed) };
+                    store_data(store, model, &meta, seed)?;
+                    Some(meta)
+                }
+                _ => None,
+            };
+            let persist = Persist { seq: 1, hard_state: hs, entries, snapshot };
+            ok("apply_persist", apply_persist(store, &persist))?;
+            model.apply_persist(&persist);
+        }
+        Op::Install { ahead, term_bump, then_append, data_only, seed } => {
+            let s = commit.max(point).max(model.data_index()) + 1 + Index::from(ahead % 4);
+            let term = log.last_term() + Term::from(term_bump);
+            let hs = HardState { term: log.hard_state.term.max(term), vote: None, commit: s };
+            let meta = SnapshotMeta { index: s, term, membership: membership(seed) };
+            store_data(store, model, &meta, seed)?;
+            if data_only {
+                // A crash before the persist recording the point: the core had reset its
+                // log to the snapshot, so nothing else may happen before the restart.
+                reopen(factory, slot, model, u64::from(seed))?;
+            } else {
+                let entries = make_entries(s + 1, u64::from(then_append % 3), term, seed as u8, seed);
+                let persist = Persist { seq: 1, hard_state: Some(hs), entries, snapshot: Some(meta) };
+                ok("apply_persist (snapshot install)", apply_persist(store, &persist))?;
+                model.apply_persist(&persist);
+            }
+        }
+        Op::Compact { at, data_only, via_persist, seed } => {
+            let lo = point.max(model.data_index());
+            if lo > commit {
+                return Ok(());
+            }
+            let c = lo + Index::from(at) % (commit - lo + 1);
+            let meta =
+                SnapshotMeta { index: c, term: log.term(c).expect("c is in the log"), membership: membership(seed) };
+            store_data(store, model, &meta, seed)?;
+            if !data_only {
+                if via_persist {
+                    let persist = Persist { seq: 1, hard_state: None, entries: vec![], snapshot: Some(meta) };
+                    ok("apply_persist (compaction)", apply_persist(store, &persist))?;
+                    model.apply_persist(&persist);
+                } else {
+                    ok("set_snapshot_point", store.set_snapshot_point(&meta))?;
+                    model.log.set_point(&meta);
+                    model.changed();
+                }
+            }
+        }
+        Op::SaveHardState { term_bump, vote, commit: c } => {
+            let hs = HardState {
+                term: log.hard_state.term + Term::from(term_bump),
+                vote: (vote % 5 != 0).then_some(u64::from(vote % 5)),
+                commit: commit + Index::from(c) % (last - commit + 1),
+            };
+            ok("save_hard_state", store.save_hard_state(&hs))?;
+            model.log.hard_state = hs;
+            model.changed();
+        }
+        Op::Truncate { at } => {
+            let lo = commit.max(point) + 1;
+            if lo > last {
+                return Ok(());
+            }
+            let at = lo + Index::from(at) % (last - lo + 2);
+            ok("truncate_from", store.truncate_from(at))?;
+            if at <= last {
+                model.log.truncate_from(at);
+                model.changed();
+            }
+        }
+        Op::Sync => {
+            ok("sync", store.sync())?;
+            model.window = vec![model.log.clone()];
+        }
+        Op::Reopen { hint } => reopen(factory, slot, model, hint)?,
+        Op::BadAppend { kind } => {
+            let last_term = log.last_term();
+            let (entries, what) = if kind % 2 == 0 || last_term == 0 {
+                (make_entries(last + 2, 1, last_term, 3, 7), "an append leaving a gap")
+            } else {
+                let mut e = make_entries(last + 1, 2, last_term, 3, 7);
+                e[1].term = last_term - 1;
+                (e, "an append whose term goes backwards")
+            };
+            if store.append(&entries).is_ok() {
+                return Err(format!("{what} was accepted"));
+            }
+        }
+        Op::BadTruncate => {
+            if store.truncate_from(point).is_ok() {
+                return Err(format!("truncating at the snapshot point {point} was accepted"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reopens the store, restores it, and checks it holds one of the states a crash may
+/// leave (after moving the point to newer snapshot data, as `restore` does).
+fn reopen<F: StoreFactory>(
+    factory: &mut F,
+    slot: &mut Option<F::Store>,
+    model: &mut Model,
+    hint: u64,
+) -> Result<(), String> {
+    let old = slot.take().expect("the store is present between operations");
+    let reopened = slot.insert(factory.reopen(old, hint));
+    let restored = ok("restore after reopen", restore(reopened))?;
+    let mut found = None;
+    for candidate in model.window.iter().rev() {
+        let mut c = candidate.clone();
+        if let Some((data, _)) = &model.data {
+            if data.index > c.point.index {
+                c.set_point(data);
+            }
+        }
+        if restored.hard_state == c.hard_state && restored.snapshot == c.point && restored.entries == c.entries {
+            found = Some(c);
+            break;
+        }
+    }
+    let Some(state) = found else {
+        return Err(format!(
+            "the reopened store restored a state that no prefix of the unsynced calls explains: \
+             hard state {:?}, snapshot point {:?}, entries {}..={}; the synced state was hard state {:?}, \
+             point {:?}, entries up to {}",
+            restored.hard_state,
+            restored.snapshot,
+            restored.snapshot.index + 1,
+            restored.snapshot.index + restored.entries.len() as Index,
+            model.window[0].hard_state,
+            model.window[0].point,
+            model.window[0].last_index(),
+        ));
+    };
+    check("restored applied index", restored.applied, state.point.index)?;
+    model.log = state;
+    model.window = vec![model.log.clone()];
+    Ok(())
+}
+
+/// Compares every observable of `store` with the model.
+fn verify<S: Storage>(store: &S, model: &Model, read_data: bool) -> Result<(), String> {
+    let log = &model.log;
+    check("hard state", store.hard_state(), log.hard_state)?;
+    check("snapshot point", store.snapshot_point(), log.point.clone())?;
+    check("first index", store.first_index(), log.point.index + 1)?;
+    check("last index", store.last_index(), log.last_index())?;
+    let (first, last) = (log.point.index + 1, log.last_index());
+    let mut probes = vec![log.point.index, last, last + 1, first + (last - log.point.index) / 2];
+    if log.point.index > 0 {
+        probes.push(log.point.index - 1);
+    }
+    for i in probes {
+        check(&format!("term at {i}"), ok("term", store.term(i))?, log.term(i))?;
+    }
+    // All entries for a short log, a window at each end for a long one.
+    let mut ranges: Vec<Range<Index>> = Vec::new();
+    if last + 1 - first <= 48 {
+        ranges.push(first..last + 1);
+    } else {
+        ranges.extend([first..first + 16, last - 15..last + 1]);
+    }
+    for r in ranges {
+        let got = ok("entries", store.entries(r.clone()))?;
+        let want = &log.entries[(r.start - first) as usize..(r.end - first) as usize];
+        if got != want {
+            let bad = got.iter().zip(want).find(|(g, w)| g != w).map(|(g, _)| g.index);
+            return Err(format!(
+                "entries {r:?}: the store returned {} entries, differing from the model at {bad:?}",
+                got.len()
+            ));
+        }
+    }
+    check("empty range", ok("entries", store.entries(last + 1..last + 1))?.len(), 0)?;
+    if store.entries(first - 1..first).is_ok() {
+        return Err(format!("entries at the snapshot point {} were served", first - 1));
+    }
+    if store.entries(last + 1..last + 2).is_ok() {
+        return Err(format!("entries past the last index {last} were served"));
+    }
+    check("snapshot data meta", store.snapshot_data_meta(), model.data.as_ref().map(|(m, _)| m.clone()))?;
+    if read_data {
+        match (ok("open_snapshot", store.open_snapshot())?, &model.data) {
+            (None, None) => {}
+            (Some((meta, mut reader)), Some((want_meta, want))) => {
+                check("opened snapshot meta", &meta, want_meta)?;
+                let mut got = Vec::new();
+                reader.read_to_end(&mut got).map_err(|e| format!("reading snapshot data failed: {e}"))?;
+                if &got != want {
+                    return Err(format!("snapshot data: {} bytes read back, {} written", got.len(), want.len()));
+                }
+            }
+            (got, _) => return Err(format!("open_snapshot returned {:?}", got.map(|(m, _)| m))),
+        }
+    }
+    Ok(())
+}
