@@ -134,7 +134,7 @@ impl CoreCluster {
             Action::Send(m) => self.queue.push_back(m),
             Action::Persist(p) => {
                 let seq = p.seq;
-                self.stores[i].persist(p.hard_state, p.entries, p.snapshot);
+                self.stores[i].persist(p.hard_state, p.entries, p.snapshot.map(|s| *s));
                 self.on_node(i, |n| n.step(NOW, Input::Persisted { seq }));
             }
             Action::Apply { entries, .. } => {

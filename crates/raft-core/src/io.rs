@@ -59,8 +59,8 @@ pub enum Input {
     ChangeMembership {
         /// Returned with the answer.
         id: ProposalId,
-        /// The change.
-        change: MembershipChange,
+        /// The change (boxed to keep `Input` small).
+        change: Box<MembershipChange>,
     },
     /// The state machine has a snapshot covering everything up to `index` (which the
     /// runtime reported applied); the log before it may be compacted.
@@ -72,8 +72,8 @@ pub enum Input {
     /// (or failed to, with `success: false`, in which case the state machine must be as it
     /// was before). The core applies nothing while an install is in progress.
     SnapshotInstalled {
-        /// The snapshot received.
-        meta: SnapshotMeta,
+        /// The snapshot received (boxed to keep `Input` small).
+        meta: Box<SnapshotMeta>,
         /// Whether the state machine now reflects it (and it is durable).
         success: bool,
     },
@@ -160,13 +160,13 @@ pub enum Action {
         /// The receiver.
         peer: NodeId,
         /// The snapshot to send.
-        meta: SnapshotMeta,
+        meta: Box<SnapshotMeta>,
     },
     /// Discard the state machine and restore it from the snapshot `meta` being received
     /// from `leader`; report `Input::SnapshotInstalled` once it is durable.
     InstallSnapshot {
         /// The snapshot to install.
-        meta: SnapshotMeta,
+        meta: Box<SnapshotMeta>,
         /// Who sends it.
         leader: NodeId,
     },
@@ -176,8 +176,8 @@ pub enum Action {
         /// The applied index when the policy triggered.
         index: Index,
     },
-    /// Something user code may want to know.
-    Event(Event),
+    /// Something user code may want to know (boxed: events are rare and some are large).
+    Event(Box<Event>),
 }
 
 /// State to make durable. Apply in this order:
@@ -199,7 +199,7 @@ pub struct Persist {
     /// and everything after them.
     pub entries: Vec<Entry>,
     /// A snapshot point to record (after installing a snapshot, or to compact the log).
-    pub snapshot: Option<SnapshotMeta>,
+    pub snapshot: Option<Box<SnapshotMeta>>,
 }
 
 /// Why a proposal was not (or will never be) applied.

@@ -28,8 +28,9 @@ pub enum Payload {
     Noop,
     /// A user command, opaque to the core.
     Command(Bytes),
-    /// A new cluster configuration; it takes effect as soon as it is appended.
-    Membership(Membership),
+    /// A new cluster configuration; it takes effect as soon as it is appended. Boxed: it
+    /// is rare, and keeping `Entry` small makes the hot path move less memory.
+    Membership(Box<Membership>),
 }
 
 impl Entry {

@@ -88,8 +88,8 @@ pub enum MessageBody {
     /// The leader tells the receiver to install snapshot `meta`; the snapshot bytes travel
     /// outside the core (see `Action::SendSnapshot`).
     InstallSnapshot {
-        /// What the snapshot covers.
-        meta: SnapshotMeta,
+        /// What the snapshot covers (boxed: rare, and large next to the hot variants).
+        meta: Box<SnapshotMeta>,
     },
     /// The answer to `InstallSnapshot` once the receiver installed (or failed to install) it.
     InstallSnapshotResponse {

@@ -228,7 +228,7 @@ impl Node {
             .entries()
             .iter()
             .filter_map(|e| match &e.payload {
-                Payload::Membership(m) => Some((e.index, m.clone())),
+                Payload::Membership(m) => Some((e.index, Membership::clone(m))),
                 _ => None,
             })
             .collect();
@@ -259,9 +259,9 @@ impl Node {
             Input::Pause => self.pause(false),
             Input::Resume => self.resume(),
             Input::PrepareShutdown => self.pause(true),
-            Input::ChangeMembership { id, change } => self.change_membership(id, change),
+            Input::ChangeMembership { id, change } => self.change_membership(id, *change),
             Input::SnapshotCreated { index } => self.snapshot_created(index),
-            Input::SnapshotInstalled { meta, success } => self.snapshot_installed(meta, success),
+            Input::SnapshotInstalled { meta, success } => self.snapshot_installed(*meta, success),
             Input::SnapshotSent { peer, index, success } => self.snapshot_sent(peer, index, success),
         }
     }
@@ -407,7 +407,7 @@ impl Node {
             MessageBody::ReadIndexRequest { ctx } => self.handle_read_index_request(from, ctx),
             MessageBody::ReadIndexResponse { ctx, index } => self.handle_read_index_response(ctx, index),
             MessageBody::TimeoutNow => self.handle_timeout_now(from),
-            MessageBody::InstallSnapshot { meta } => self.handle_install_snapshot(from, meta),
+            MessageBody::InstallSnapshot { meta } => self.handle_install_snapshot(from, *meta),
             MessageBody::InstallSnapshotResponse { index, success } => {
                 self.handle_install_snapshot_response(from, index, success)
             }
@@ -487,7 +487,7 @@ impl Node {
             seq: self.persist_seq,
             hard_state,
             entries,
-            snapshot: self.pending_snapshot_persist.take(),
+            snapshot: self.pending_snapshot_persist.take().map(Box::new),
         }));
     }
 
@@ -658,7 +658,7 @@ impl Node {
     }
 
     pub(crate) fn emit(&mut self, e: Event) {
-        self.actions.push(Action::Event(e));
+        self.actions.push(Action::Event(Box::new(e)));
     }
 
     /// True if this node may start an election now.

@@ -90,7 +90,7 @@ impl Node {
     }
 
     fn append_membership(&mut self, m: Membership) -> Index {
-        let index = self.append_as_leader(Payload::Membership(m.clone()));
+        let index = self.append_as_leader(Payload::Membership(Box::new(m.clone())));
         self.membership_log.push_back((index, m.clone()));
         self.membership = m.clone();
         self.sync_progress_with_membership();
@@ -156,7 +156,7 @@ impl Node {
         let mut m = self.snapshot.membership.clone();
         for e in self.log.range(self.log.first_index(), index) {
             if let Payload::Membership(c) = &e.payload {
-                m = c.clone();
+                m = Membership::clone(c);
             }
         }
         m
@@ -194,7 +194,7 @@ impl Node {
             return;
         }
         self.installing = Some((meta.clone(), from));
-        self.actions.push(Action::InstallSnapshot { meta, leader: from });
+        self.actions.push(Action::InstallSnapshot { meta: Box::new(meta), leader: from });
     }
 
     pub(crate) fn snapshot_installed(&mut self, meta: SnapshotMeta, success: bool) {

@@ -213,8 +213,8 @@ impl Node {
             entries.drain(..first_new);
             for e in &entries {
                 if let Payload::Membership(m) = &e.payload {
-                    self.membership_log.push_back((e.index, m.clone()));
-                    self.membership = m.clone();
+                    self.membership_log.push_back((e.index, crate::membership::Membership::clone(m)));
+                    self.membership = crate::membership::Membership::clone(m);
                 }
             }
             if self.log.append(entries).is_err() {
@@ -415,8 +415,8 @@ fn replicate_to(
             // The entries this peer needs were compacted away: it needs the snapshot.
             pr.state = ProgressState::Snapshot { index: ctx.snapshot.index };
             pr.inflights.clear();
-            out.push(Action::SendSnapshot { peer, meta: ctx.snapshot.clone() });
-            send(out, metrics, MessageBody::InstallSnapshot { meta: ctx.snapshot.clone() });
+            out.push(Action::SendSnapshot { peer, meta: Box::new(ctx.snapshot.clone()) });
+            send(out, metrics, MessageBody::InstallSnapshot { meta: Box::new(ctx.snapshot.clone()) });
             return;
         };
         let batch = ctx.log.batch(pr.next_index, ctx.cfg.max_entries_per_message, ctx.cfg.max_bytes_per_message);

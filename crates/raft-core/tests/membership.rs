@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn change(c: &mut Cluster, leader: NodeId, id: u64, ch: MembershipChange) {
-    c.step(leader, Input::ChangeMembership { id: ProposalId(id), change: ch });
+    c.step(leader, Input::ChangeMembership { id: ProposalId(id), change: Box::new(ch) });
     c.stabilize();
     c.advance(Duration::from_millis(120));
 }
@@ -60,7 +60,7 @@ fn promoting_a_learner_that_is_not_caught_up_is_rejected() {
     c.stabilize();
     let mut promote = MembershipChange::add_voter(4);
     promote.require_caught_up = Some(2);
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: promote });
+    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(promote) });
     assert!(c.events(1).iter().any(|e| matches!(e,
         Event::MembershipChangeRejected { id: ProposalId(2), error: ProposalError::InvalidChange(msg) } if msg.contains("not caught up"))));
 }
@@ -114,8 +114,8 @@ fn a_change_while_another_is_in_flight_is_rejected() {
     c.elect(1);
     c.add_blank_node(4);
     c.add_blank_node(5);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: MembershipChange::add_voter(4) });
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: MembershipChange::add_voter(5) });
+    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_voter(4)) });
+    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(MembershipChange::add_voter(5)) });
     assert!(c.events(1).iter().any(|e| matches!(
         e,
         Event::MembershipChangeRejected { id: ProposalId(2), error: ProposalError::ChangeInProgress }
@@ -129,8 +129,8 @@ fn a_change_while_another_is_in_flight_is_rejected() {
 fn invalid_changes_are_rejected_with_a_reason() {
     let mut c = Cluster::new(1);
     c.elect(1);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: MembershipChange::remove(1) });
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: MembershipChange::remove(9) });
+    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::remove(1)) });
+    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(MembershipChange::remove(9)) });
     let errors: Vec<String> = c
         .events(1)
         .into_iter()

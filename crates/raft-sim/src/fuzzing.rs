@@ -137,12 +137,14 @@ pub fn node_inputs(data: &[u8]) {
             NodeOp::Pause => Input::Pause,
             NodeOp::Resume => Input::Resume,
             NodeOp::Shutdown => Input::PrepareShutdown,
-            NodeOp::AddLearner { id } => {
-                Input::ChangeMembership { id: ProposalId(n), change: MembershipChange::add_learner(u64::from(id % 6)) }
-            }
-            NodeOp::Remove { id } => {
-                Input::ChangeMembership { id: ProposalId(n), change: MembershipChange::remove(u64::from(id % 6)) }
-            }
+            NodeOp::AddLearner { id } => Input::ChangeMembership {
+                id: ProposalId(n),
+                change: Box::new(MembershipChange::add_learner(u64::from(id % 6))),
+            },
+            NodeOp::Remove { id } => Input::ChangeMembership {
+                id: ProposalId(n),
+                change: Box::new(MembershipChange::remove(u64::from(id % 6))),
+            },
             NodeOp::Snapshot => Input::SnapshotCreated { index: node.applied_index() },
         };
         node.step(now, input);

@@ -727,15 +727,15 @@ impl Sim {
                         id,
                         TraceKind::Note(format!("install snapshot {} from n{leader}", meta.index)),
                     );
-                    let input = self.install(id, meta)?;
+                    let input = self.install(id, *meta)?;
                     queue.push_back(input);
                 } else if self.snaps_in_flight.get(&(id, meta.index)).is_some_and(|n| *n > 0) {
-                    self.slot(id).pending_install = Some(meta);
+                    self.slot(id).pending_install = Some(*meta);
                 } else {
                     queue.push_back(Input::SnapshotInstalled { meta, success: false });
                 }
             }
-            Action::Event(e) => self.on_event(id, e),
+            Action::Event(e) => self.on_event(id, *e),
         }
         Ok(())
     }
@@ -760,7 +760,7 @@ impl Sim {
         slot.kv = data;
         slot.sm_index = meta.index;
         self.checker.on_state(id, meta.index, fp)?;
-        Ok(Input::SnapshotInstalled { meta, success: true })
+        Ok(Input::SnapshotInstalled { meta: Box::new(meta), success: true })
     }
 
     fn on_event(&mut self, id: NodeId, e: Event) {
@@ -921,7 +921,7 @@ impl Sim {
                         return Ok(());
                     } else {
                         self.slot(to).pending_install = None;
-                        Input::SnapshotInstalled { meta, success: false }
+                        Input::SnapshotInstalled { meta: Box::new(meta), success: false }
                     };
                     self.feed(to, input)?;
                 }
@@ -1341,7 +1341,7 @@ impl Sim {
     fn change(&mut self, leader: NodeId, change: MembershipChange) -> Result<(), Fail> {
         let id = ProposalId(self.next_id);
         self.next_id += 1;
-        self.feed(leader, Input::ChangeMembership { id, change })
+        self.feed(leader, Input::ChangeMembership { id, change: Box::new(change) })
     }
 
     fn partition(&mut self, kind: PartitionKind, pick: u8) {

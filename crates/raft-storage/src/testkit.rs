@@ -345,7 +345,7 @@ fn run_case<F: StoreFactory>(factory: &mut F, ops: &[Op]) -> Result<(), String> 
 fn payload(kind: u8, seed: u32, index: Index) -> Payload {
     match kind % 16 {
         0 => Payload::Noop,
-        1 => Payload::Membership(Membership::with_voters([1, 2, index % 5 + 3])),
+        1 => Payload::Membership(Box::new(Membership::with_voters([1, 2, index % 5 + 3]))),
         // Rarely, an entry large enough that a paged engine stores it out of line.
         2 if seed % 8 == 0 => Payload::Command(Bytes::from(vec![(index % 251) as u8; 200 * 1024 + index as usize % 7])),
         _ => {
@@ -427,7 +427,7 @@ fn run_op<F: StoreFactory>(
                 }
                 _ => None,
             };
-            let persist = Persist { seq: 1, hard_state: hs, entries, snapshot };
+            let persist = Persist { seq: 1, hard_state: hs, entries, snapshot: snapshot.map(Box::new) };
             ok("apply_persist", apply_persist(store, &persist))?;
             model.apply_persist(&persist);
         }
@@ -443,7 +443,7 @@ fn run_op<F: StoreFactory>(
                 reopen(factory, slot, model, u64::from(seed))?;
             } else {
                 let entries = make_entries(s + 1, u64::from(then_append % 3), term, seed as u8, seed);
-                let persist = Persist { seq: 1, hard_state: Some(hs), entries, snapshot: Some(meta) };
+                let persist = Persist { seq: 1, hard_state: Some(hs), entries, snapshot: Some(Box::new(meta)) };
                 ok("apply_persist (snapshot install)", apply_persist(store, &persist))?;
                 model.apply_persist(&persist);
             }
@@ -459,7 +459,7 @@ fn run_op<F: StoreFactory>(
             store_data(store, model, &meta, seed)?;
             if !data_only {
                 if via_persist {
-                    let persist = Persist { seq: 1, hard_state: None, entries: vec![], snapshot: Some(meta) };
+                    let persist = Persist { seq: 1, hard_state: None, entries: vec![], snapshot: Some(Box::new(meta)) };
                     ok("apply_persist (compaction)", apply_persist(store, &persist))?;
                     model.apply_persist(&persist);
                 } else {

@@ -27,7 +27,7 @@ impl Disk {
             } else {
                 self.entries.clear();
             }
-            self.snapshot = s.clone();
+            self.snapshot = SnapshotMeta::clone(s);
         }
         if let Some(first) = p.entries.first() {
             self.entries.retain(|e| e.index < first.index);
@@ -183,16 +183,16 @@ impl Cluster {
                     let data: Vec<(Index, Payload)> =
                         self.peers[&id].applied.iter().filter(|(i, _)| *i <= meta.index).cloned().collect();
                     let index = meta.index;
-                    self.snapshot_inbox.insert((peer, meta.index), (meta.clone(), data));
+                    self.snapshot_inbox.insert((peer, meta.index), (SnapshotMeta::clone(&meta), data));
                     self.peer(id).outputs.push(Action::SendSnapshot { peer, meta });
                     follow_up.push(Input::SnapshotSent { peer, index, success: true });
                 }
                 Action::InstallSnapshot { meta, .. } if self.peers[&id].hold_installs => {
-                    self.peer(id).held_install = Some(meta);
+                    self.peer(id).held_install = Some(*meta);
                 }
                 Action::InstallSnapshot { meta, leader } => {
                     let got = self.snapshot_inbox.remove(&(id, meta.index));
-                    let success = got.as_ref().is_some_and(|(m, _)| *m == meta);
+                    let success = got.as_ref().is_some_and(|(m, _)| *m == *meta);
                     if let Some((_, data)) = got.filter(|_| success) {
                         self.peer(id).applied = data;
                     }
@@ -219,7 +219,7 @@ impl Cluster {
         let (m, data) = self.snapshot_inbox.remove(&(id, meta.index)).expect("snapshot data arrived");
         assert_eq!(m, meta);
         self.peer(id).applied = data;
-        self.step(id, Input::SnapshotInstalled { meta, success: true });
+        self.step(id, Input::SnapshotInstalled { meta: Box::new(meta), success: true });
     }
 
     /// Makes every held persist of `id` durable and reports it.
@@ -385,7 +385,7 @@ impl Cluster {
         self.peers[&id]
             .outputs
             .iter()
-            .filter_map(|a| if let Action::Event(e) = a { Some(e.clone()) } else { None })
+            .filter_map(|a| if let Action::Event(e) = a { Some(Event::clone(e)) } else { None })
             .collect()
     }
 

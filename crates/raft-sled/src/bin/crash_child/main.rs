@@ -55,7 +55,7 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
             let mut writer = store.begin_snapshot(&meta)?;
             writer.write_all(&index.to_le_bytes().repeat(512))?;
             store.finish_snapshot(writer)?;
-            persist.snapshot = Some(meta);
+            persist.snapshot = Some(Box::new(meta));
         }
         apply_persist(&mut store, &persist)?;
         store.sync()?;
