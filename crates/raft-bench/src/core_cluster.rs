@@ -1,7 +1,6 @@
 //! The raft-core driver: three `Node`s, in-memory stores, a FIFO message queue.
 
-use crate::alloc::Counting;
-use crate::{Cluster, COMPACT_EVERY, PAYLOAD};
+use crate::{Cluster, LeaderMeter, COMPACT_EVERY, PAYLOAD};
 use bytes::Bytes;
 use raft_core::{
     Action, Config, Entry, HardState, Index, Input, Instant, Message, Node, Payload, ProposalId, RestoredState, Role,
@@ -78,11 +77,7 @@ pub struct CoreCluster {
     /// A snapshot each node asked for, created at the end of the round.
     snapshot_wanted: [Option<Index>; 3],
     next_proposal: u64,
-    leader_applied: u64,
-    /// (index awaited on the leader, when it was applied).
-    apply_target: Option<(Index, Option<WallClock>)>,
-    count_leader: bool,
-    leader_allocs: u64,
+    meter: LeaderMeter,
     /// A "receive buffer" the payloads are sliced from (see `payload`).
     payloads: Bytes,
 }
@@ -100,11 +95,9 @@ impl CoreCluster {
     /// counting is on.
     #[inline]
     fn on_node<R>(&mut self, i: usize, f: impl FnOnce(&mut Node) -> R) -> R {
-        if i == 0 && self.count_leader {
-            let guard = Counting::start();
-            let r = f(&mut self.nodes[0]);
-            self.leader_allocs += guard.so_far();
-            r
+        if i == 0 {
+            let Self { nodes, meter, .. } = self;
+            meter.measure(|| f(&mut nodes[0]))
         } else {
             f(&mut self.nodes[i])
         }
@@ -140,13 +133,8 @@ impl CoreCluster {
             Action::Apply { entries, .. } => {
                 let Some(last) = entries.last().map(|e| e.index) else { return };
                 if i == 0 {
-                    self.leader_applied +=
-                        entries.iter().filter(|e| matches!(e.payload, Payload::Command(_))).count() as u64;
-                    if let Some((target, at @ None)) = &mut self.apply_target {
-                        if last >= *target {
-                            *at = Some(WallClock::now());
-                        }
-                    }
+                    let commands = entries.iter().filter(|e| matches!(e.payload, Payload::Command(_))).count();
+                    self.meter.on_applied(commands as u64, last);
                 }
                 self.on_node(i, |n| n.step(NOW, Input::Applied { index: last }));
             }
@@ -282,10 +270,7 @@ impl Cluster for CoreCluster {
             actions: Vec::new(),
             snapshot_wanted: [None; 3],
             next_proposal: 0,
-            leader_applied: 0,
-            apply_target: None,
-            count_leader: false,
-            leader_allocs: 0,
+            meter: LeaderMeter::default(),
             payloads: Bytes::new(),
         };
         // Only node 1 sees its election timeout pass.
@@ -297,35 +282,24 @@ impl Cluster for CoreCluster {
         c
     }
 
-    fn round(&mut self, n: usize) {
-        let before = self.leader_applied;
-        for _ in 0..n {
-            self.propose();
-        }
-        self.run_until_quiet();
-        assert_eq!(self.leader_applied - before, n as u64, "the leader applies every proposal of the round");
+    fn propose(&mut self) {
+        Self::propose(self)
     }
 
-    fn propose_one_timed(&mut self) -> Duration {
-        let target = self.nodes[0].log().last_index() + 1;
-        self.apply_target = Some((target, None));
-        let start = WallClock::now();
-        self.propose();
-        self.run_until_quiet();
-        let (_, at) = self.apply_target.take().expect("set above");
-        at.expect("the leader applied the proposal").duration_since(start)
+    fn run_until_quiet(&mut self) {
+        Self::run_until_quiet(self)
     }
 
-    fn leader_applied(&self) -> u64 {
-        self.leader_applied
+    fn leader_last_index(&self) -> u64 {
+        self.nodes[0].log().last_index()
     }
 
-    fn count_leader_allocations(&mut self, on: bool) {
-        self.count_leader = on;
+    fn meter(&self) -> &LeaderMeter {
+        &self.meter
     }
 
-    fn leader_allocations(&self) -> u64 {
-        self.leader_allocs
+    fn meter_mut(&mut self) -> &mut LeaderMeter {
+        &mut self.meter
     }
 }
 

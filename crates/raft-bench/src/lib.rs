@@ -27,7 +27,7 @@ mod rs_cluster;
 pub use core_cluster::CoreCluster;
 pub use rs_cluster::RsCluster;
 
-use std::time::Duration;
+use std::time::{Duration, Instant as WallClock};
 
 /// Size of every proposed command, in bytes.
 pub const ENTRY_SIZE: usize = 16;
@@ -62,21 +62,91 @@ pub trait Cluster {
     where
         Self: Sized;
 
+    /// Proposes one fresh command on the leader without running the cluster.
+    fn propose(&mut self);
+
+    /// Runs the cluster until it is quiescent (see the trait docs).
+    fn run_until_quiet(&mut self);
+
+    /// The leader's last log index.
+    fn leader_last_index(&self) -> u64;
+
+    /// What is measured on the leader.
+    fn meter(&self) -> &LeaderMeter;
+
+    /// What is measured on the leader, for updating.
+    fn meter_mut(&mut self) -> &mut LeaderMeter;
+
     /// Proposes `n` commands on the leader and runs until quiescent. Panics if the leader
     /// did not apply all of them (the workload has no faults, so that would be a bug).
-    fn round(&mut self, n: usize);
+    fn round(&mut self, n: usize) {
+        let before = self.meter().applied;
+        for _ in 0..n {
+            self.propose();
+        }
+        self.run_until_quiet();
+        assert_eq!(self.meter().applied - before, n as u64, "the leader applies every proposal of the round");
+    }
 
     /// Proposes one command and runs until quiescent; returns the time from just before
     /// the proposal to the moment the leader applied it.
-    fn propose_one_timed(&mut self) -> Duration;
+    fn propose_one_timed(&mut self) -> Duration {
+        let target = self.leader_last_index() + 1;
+        self.meter_mut().apply_target = Some((target, None));
+        let start = WallClock::now();
+        self.propose();
+        self.run_until_quiet();
+        let (_, at) = self.meter_mut().apply_target.take().expect("set above");
+        at.expect("the leader applied the proposal").duration_since(start)
+    }
 
     /// Commands applied by the leader so far.
-    fn leader_applied(&self) -> u64;
+    fn leader_applied(&self) -> u64 {
+        self.meter().applied
+    }
 
     /// Starts or stops counting the allocations made inside the leader's library calls
     /// (step / propose / drain or ready / advance), excluding the driver's own work.
-    fn count_leader_allocations(&mut self, on: bool);
+    fn count_leader_allocations(&mut self, on: bool) {
+        self.meter_mut().counting = on;
+    }
 
     /// Allocations counted inside the leader's library calls so far.
-    fn leader_allocations(&self) -> u64;
+    fn leader_allocations(&self) -> u64 {
+        self.meter().allocs
+    }
+}
+
+/// What both drivers measure on the leader, in one place so that they count alike.
+#[derive(Debug, Default)]
+pub struct LeaderMeter {
+    applied: u64,
+    /// (index awaited on the leader, when it was applied).
+    apply_target: Option<(u64, Option<WallClock>)>,
+    counting: bool,
+    allocs: u64,
+}
+
+impl LeaderMeter {
+    /// Records that the leader applied `commands` commands in a batch ending at `last`.
+    pub fn on_applied(&mut self, commands: u64, last: u64) {
+        self.applied += commands;
+        if let Some((target, at @ None)) = &mut self.apply_target {
+            if last >= *target {
+                *at = Some(WallClock::now());
+            }
+        }
+    }
+
+    /// Runs `f`, a library call on the leader, counting its allocations if counting is on.
+    #[inline]
+    pub fn measure<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        if !self.counting {
+            return f();
+        }
+        let guard = alloc::Counting::start();
+        let r = f();
+        self.allocs += guard.so_far();
+        r
+    }
 }

@@ -1,13 +1,11 @@
 //! The raft-rs driver: three `RawNode<MemStorage>`s run with the Ready loop of the raft-rs
 //! documentation, a FIFO message queue.
 
-use crate::alloc::Counting;
-use crate::{Cluster, COMPACT_EVERY, PAYLOAD};
+use crate::{Cluster, LeaderMeter, COMPACT_EVERY, PAYLOAD};
 use raft::eraftpb::{ConfState, Entry, Message};
 use raft::storage::MemStorage;
 use raft::{RawNode, StateRole};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant as WallClock};
 
 /// Three raft-rs nodes (ids 1, 2, 3; node 1 leads) wired together in one process.
 pub struct RsCluster {
@@ -17,11 +15,7 @@ pub struct RsCluster {
     queue: VecDeque<Message>,
     /// Applied index at the last compaction, per node.
     compacted: [u64; 3],
-    leader_applied: u64,
-    /// (index awaited on the leader, when it was applied).
-    apply_target: Option<(u64, Option<WallClock>)>,
-    count_leader: bool,
-    leader_allocs: u64,
+    meter: LeaderMeter,
 }
 
 impl RsCluster {
@@ -34,11 +28,9 @@ impl RsCluster {
     /// counting is on.
     #[inline]
     fn on_node<R>(&mut self, i: usize, f: impl FnOnce(&mut RawNode<MemStorage>) -> R) -> R {
-        if i == 0 && self.count_leader {
-            let guard = Counting::start();
-            let r = f(&mut self.nodes[0]);
-            self.leader_allocs += guard.so_far();
-            r
+        if i == 0 {
+            let Self { nodes, meter, .. } = self;
+            meter.measure(|| f(&mut nodes[0]))
         } else {
             f(&mut self.nodes[i])
         }
@@ -49,12 +41,8 @@ impl RsCluster {
             return;
         }
         let Some(last) = entries.last().map(|e| e.index) else { return };
-        self.leader_applied += entries.iter().filter(|e| !e.data.is_empty()).count() as u64;
-        if let Some((target, at @ None)) = &mut self.apply_target {
-            if last >= *target {
-                *at = Some(WallClock::now());
-            }
-        }
+        let commands = entries.iter().filter(|e| !e.data.is_empty()).count();
+        self.meter.on_applied(commands as u64, last);
     }
 
     /// Lets node `i` finish its work: handles Ready until it has none. Returns whether
@@ -150,16 +138,8 @@ impl Cluster for RsCluster {
                 RawNode::new(&cfg, store, &logger).expect("valid raft-rs config")
             })
             .collect();
-        let mut c = RsCluster {
-            nodes,
-            stores,
-            queue: VecDeque::new(),
-            compacted: [0; 3],
-            leader_applied: 0,
-            apply_target: None,
-            count_leader: false,
-            leader_allocs: 0,
-        };
+        let mut c =
+            RsCluster { nodes, stores, queue: VecDeque::new(), compacted: [0; 3], meter: LeaderMeter::default() };
         c.nodes[0].campaign().expect("node 1 can campaign");
         c.run_until_quiet();
         assert_eq!(c.nodes[0].raft.state, StateRole::Leader, "node 1 must win the first election");
@@ -171,35 +151,24 @@ impl Cluster for RsCluster {
         c
     }
 
-    fn round(&mut self, n: usize) {
-        let before = self.leader_applied;
-        for _ in 0..n {
-            self.propose();
-        }
-        self.run_until_quiet();
-        assert_eq!(self.leader_applied - before, n as u64, "the leader applies every proposal of the round");
+    fn propose(&mut self) {
+        Self::propose(self)
     }
 
-    fn propose_one_timed(&mut self) -> Duration {
-        let target = self.nodes[0].raft.raft_log.last_index() + 1;
-        self.apply_target = Some((target, None));
-        let start = WallClock::now();
-        self.propose();
-        self.run_until_quiet();
-        let (_, at) = self.apply_target.take().expect("set above");
-        at.expect("the leader applied the proposal").duration_since(start)
+    fn run_until_quiet(&mut self) {
+        Self::run_until_quiet(self)
     }
 
-    fn leader_applied(&self) -> u64 {
-        self.leader_applied
+    fn leader_last_index(&self) -> u64 {
+        self.nodes[0].raft.raft_log.last_index()
     }
 
-    fn count_leader_allocations(&mut self, on: bool) {
-        self.count_leader = on;
+    fn meter(&self) -> &LeaderMeter {
+        &self.meter
     }
 
-    fn leader_allocations(&self) -> u64 {
-        self.leader_allocs
+    fn meter_mut(&mut self) -> &mut LeaderMeter {
+        &mut self.meter
     }
 }
 
@@ -217,7 +186,7 @@ mod tests {
             c.round(1024);
         }
         c.round(3);
-        assert!(c.propose_one_timed() > Duration::ZERO);
+        assert!(c.propose_one_timed() > std::time::Duration::ZERO);
         let last = c.nodes[0].raft.raft_log.last_index();
         for (node, store) in c.nodes.iter().zip(&c.stores) {
             assert_eq!(node.raft.raft_log.applied, last);
