@@ -384,6 +384,12 @@ impl Node {
                 MessageBody::VoteRequest { pre_vote: true, .. } => {
                     self.send(m.from, MessageBody::VoteResponse { pre_vote: true, granted: false });
                 }
+                // A node stuck in an old term (e.g. removed without knowing) learns the
+                // current term from the answer and stops waiting on its read.
+                MessageBody::ReadIndexRequest { ctx } => {
+                    let ctx = *ctx;
+                    self.send(m.from, MessageBody::ReadIndexResponse { ctx, index: None });
+                }
                 _ => {
                     self.metrics.dropped_stale_term += 1;
                 }

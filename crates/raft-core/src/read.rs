@@ -29,8 +29,10 @@ pub(crate) struct ReadState {
     waiting_commit: Vec<ReadOrigin>,
     /// Leader: (heartbeat round that must be acknowledged, read index, origin).
     waiting_quorum: VecDeque<(u64, Index, ReadOrigin)>,
-    /// Confirmed local reads waiting for the state machine: (read index, id).
-    waiting_apply: Vec<(Index, ReadId)>,
+    /// Confirmed local reads waiting for the state machine: (read index, id, deadline).
+    /// Reads confirmed by a remote leader keep their deadline: a follower that stopped
+    /// receiving the log (cut off, or removed without knowing) would never apply them.
+    waiting_apply: Vec<(Index, ReadId, Option<Instant>)>,
     /// Follower: reads forwarded to the leader, by context: (id, sent at).
     forwarded: BTreeMap<u64, (ReadId, Instant)>,
     next_ctx: u64,
@@ -39,7 +41,9 @@ pub(crate) struct ReadState {
 impl ReadState {
     /// When the oldest forwarded read times out.
     pub(crate) fn next_timeout(&self, timeout: Duration) -> Option<Instant> {
-        self.forwarded.values().map(|(_, at)| *at + timeout).min()
+        let forwarded = self.forwarded.values().map(|(_, at)| *at + timeout);
+        let applying = self.waiting_apply.iter().filter_map(|(_, _, deadline)| *deadline);
+        forwarded.chain(applying).min()
     }
 }
 
@@ -52,7 +56,9 @@ impl Node {
         match self.role {
             Role::Leader => self.leader_read(ReadOrigin::Local(id)),
             _ => match (policy, self.leader) {
-                (ReadPolicy::AllowFollower, Some(leader)) => {
+                // A node missing from its own latest configuration (removed, or not yet told
+                // it joined) gets no more of the log, so it could never apply a read index.
+                (ReadPolicy::AllowFollower, Some(leader)) if self.membership.contains(self.id) => {
                     let ctx = self.reads.next_ctx;
                     self.reads.next_ctx += 1;
                     self.reads.forwarded.insert(ctx, (id, self.now));
@@ -90,12 +96,16 @@ impl Node {
     }
 
     fn read_confirmed(&mut self, origin: ReadOrigin, index: Index) {
+        self.read_confirmed_until(origin, index, None);
+    }
+
+    fn read_confirmed_until(&mut self, origin: ReadOrigin, index: Index, deadline: Option<Instant>) {
         match origin {
             ReadOrigin::Local(id) => {
                 if index <= self.applied {
                     self.actions.push(Action::ReadReady { id, index });
                 } else {
-                    self.reads.waiting_apply.push((index, id));
+                    self.reads.waiting_apply.push((index, id, deadline));
                 }
             }
             ReadOrigin::Remote { from, ctx } => {
@@ -148,7 +158,7 @@ impl Node {
         let applied = self.applied;
         let mut i = 0;
         while i < self.reads.waiting_apply.len() {
-            let (index, id) = self.reads.waiting_apply[i];
+            let (index, id, _) = self.reads.waiting_apply[i];
             if index <= applied {
                 self.reads.waiting_apply.swap_remove(i);
                 self.actions.push(Action::ReadReady { id, index });
@@ -167,12 +177,15 @@ impl Node {
     }
 
     pub(crate) fn handle_read_index_response(&mut self, ctx: u64, index: Option<Index>) {
-        let Some((id, _)) = self.reads.forwarded.remove(&ctx) else {
+        let Some((id, sent)) = self.reads.forwarded.remove(&ctx) else {
             self.metrics.dropped_unexpected += 1;
             return;
         };
         match index {
-            Some(index) => self.read_confirmed(ReadOrigin::Local(id), index),
+            Some(index) => {
+                let deadline = sent + self.cfg.election_timeout_max;
+                self.read_confirmed_until(ReadOrigin::Local(id), index, Some(deadline));
+            }
             None => self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader: self.leader } }),
         }
     }
@@ -212,6 +225,16 @@ impl Node {
         for ctx in expired {
             if let Some((id, _)) = self.reads.forwarded.remove(&ctx) {
                 self.actions.push(Action::ReadRejected { id, error: ReadError::Timeout });
+            }
+        }
+        let mut i = 0;
+        while i < self.reads.waiting_apply.len() {
+            let (_, id, deadline) = self.reads.waiting_apply[i];
+            if deadline.is_some_and(|d| now >= d) {
+                self.reads.waiting_apply.swap_remove(i);
+                self.actions.push(Action::ReadRejected { id, error: ReadError::Timeout });
+            } else {
+                i += 1;
             }
         }
     }

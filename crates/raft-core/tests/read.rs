@@ -156,3 +156,73 @@ fn a_leader_that_sent_timeout_now_serves_no_more_lease_reads_in_its_term() {
     c.stabilize();
     assert!(c.reads_ready(1).iter().any(|(r, _)| *r == rid), "served after the round");
 }
+
+#[test]
+fn a_follower_read_confirmed_by_the_leader_times_out_if_the_follower_cannot_apply_it() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.step(3, Input::Pause); // so that, cut off from the log, it does not campaign
+                             // Node 3 no longer receives the log, but read index traffic still flows.
+    c.drop_if =
+        Some(Box::new(|m| m.to == 3 && matches!(m.body, MessageBody::Append { .. } | MessageBody::Heartbeat { .. })));
+    c.propose(1, b"x");
+    c.stabilize();
+    let rid = c.read(3, ReadPolicy::AllowFollower);
+    c.stabilize();
+    assert!(c.reads_ready(3).is_empty(), "node 3 has not applied the read index");
+    c.advance(Duration::from_millis(400));
+    assert_eq!(c.read_rejections(3), vec![(rid, ReadError::Timeout)]);
+}
+
+#[test]
+fn a_node_outside_its_own_configuration_rejects_follower_reads() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.add_blank_node(4);
+    // The new learner hears heartbeats (so it knows the leader) but no log yet.
+    c.drop_if = Some(Box::new(|m| m.to == 4 && matches!(m.body, MessageBody::Append { .. })));
+    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
+    c.advance(Duration::from_millis(60));
+    assert_eq!(c.node(4).leader(), Some(1));
+    assert!(!c.node(4).membership().contains(4));
+    let rid = c.read(4, ReadPolicy::AllowFollower);
+    assert_eq!(c.read_rejections(4), vec![(rid, ReadError::NotLeader { leader: Some(1) })]);
+}
+
+#[test]
+fn a_node_removed_without_knowing_does_not_hang_on_a_follower_read() {
+    let mut c = Cluster::new(4);
+    c.elect(1);
+    c.isolate(4);
+    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::remove(4)) });
+    c.stabilize();
+    c.advance(Duration::from_millis(100));
+    c.heal();
+    c.step(4, Input::Pause); // keep it from campaigning: only the read is under test
+    assert!(c.node(4).membership().contains(4), "node 4 never learned of its removal");
+    let rid = c.read(4, ReadPolicy::AllowFollower);
+    c.advance(Duration::from_millis(400));
+    assert!(c.reads_ready(4).is_empty());
+    assert!(c.read_rejections(4).iter().any(|(r, _)| *r == rid), "the read is answered with an error");
+}
+
+#[test]
+fn a_stale_read_index_request_is_answered_so_the_sender_learns_the_term() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let old_term = c.node(1).term();
+    c.isolate(3);
+    c.now = c.now + Duration::from_secs(1);
+    c.partition(&[&[1, 2], &[3]]);
+    c.step(1, Input::TransferLeadership { to: Some(2) });
+    c.stabilize();
+    assert_eq!(c.leaders(), vec![2]);
+    // Node 3 still believes node 1 leads in the old term and forwards a read to it.
+    assert_eq!((c.node(3).leader(), c.node(3).term()), (Some(1), old_term));
+    c.heal();
+    c.partition(&[&[1, 3], &[2]]);
+    let rid = c.read(3, ReadPolicy::AllowFollower);
+    c.stabilize();
+    assert!(c.node(3).term() > old_term, "node 3 learned the newer term");
+    assert!(matches!(c.read_rejections(3).as_slice(), [(r, ReadError::NotLeader { .. })] if *r == rid));
+}
