@@ -48,9 +48,9 @@ impl Node {
         let voters: Vec<NodeId> = self.membership.voters.union(&self.membership.outgoing).copied().collect();
         for peer in voters {
             if peer != self.id {
-                let mut msg = crate::message::Message { from: self.id, to: peer, term, body: body.clone() };
-                // The pre-vote carries the term it would campaign in.
-                msg.term = term;
+                // Not through `send`: the request promises nothing durable, and a pre-vote
+                // carries the term it would campaign in rather than ours.
+                let msg = crate::message::Message { from: self.id, to: peer, term, body: body.clone() };
                 self.metrics.messages_sent += 1;
                 self.actions.push(crate::io::Action::Send(msg));
             }

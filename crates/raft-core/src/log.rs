@@ -70,6 +70,8 @@ pub struct SnapshotMeta {
 }
 
 /// The in-memory log: entries `first_index()..=last_index()`, preceded by a snapshot point.
+/// Read-only outside the core (`Node::log`); only the node changes it, keeping the
+/// invariants its mutators assert (consecutive indexes, no truncation into the snapshot).
 #[derive(Clone, Debug)]
 pub struct RaftLog {
     /// Index and term of the last entry folded into the snapshot (0, 0 for none).
@@ -101,7 +103,7 @@ pub enum LogError {
 
 impl RaftLog {
     /// A log restored from storage: the snapshot point and the entries after it, all durable.
-    pub fn restore(snapshot_index: Index, snapshot_term: Term, entries: Vec<Entry>) -> Result<Self, LogError> {
+    pub(crate) fn restore(snapshot_index: Index, snapshot_term: Term, entries: Vec<Entry>) -> Result<Self, LogError> {
         let mut log = RaftLog {
             snapshot_index,
             snapshot_term,
@@ -222,7 +224,7 @@ impl RaftLog {
     }
 
     /// Appends entries that must directly continue the log.
-    pub fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<(), LogError> {
+    pub(crate) fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<(), LogError> {
         for e in entries {
             let expected = self.last_index() + 1;
             if e.index != expected {
@@ -237,7 +239,7 @@ impl RaftLog {
     }
 
     /// Removes every entry at `index` and after. The caller guarantees none is committed.
-    pub fn truncate_from(&mut self, index: Index) {
+    pub(crate) fn truncate_from(&mut self, index: Index) {
         assert!(
             index > self.snapshot_index,
             "truncating into the snapshot: index {index} <= snapshot {}",
@@ -249,7 +251,7 @@ impl RaftLog {
 
     /// Folds everything up to `index` (which must be held in memory or be the snapshot point)
     /// into a snapshot point, dropping those entries from memory.
-    pub fn compact_to(&mut self, index: Index) {
+    pub(crate) fn compact_to(&mut self, index: Index) {
         if index <= self.snapshot_index {
             return;
         }
@@ -264,7 +266,7 @@ impl RaftLog {
     }
 
     /// Replaces the whole log with a snapshot point (a snapshot install from the leader).
-    pub fn reset_to_snapshot(&mut self, index: Index, term: Term) {
+    pub(crate) fn reset_to_snapshot(&mut self, index: Index, term: Term) {
         self.entries.clear();
         self.snapshot_index = index;
         self.snapshot_term = term;
