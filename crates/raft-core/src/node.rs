@@ -27,7 +27,10 @@ pub struct RestoredState {
     /// The durable log entries after the snapshot, consecutive.
     pub entries: Vec<Entry>,
     /// The index the user state machine has applied (at least `snapshot.index`); entries
-    /// after it will be handed out again in `Action::Apply`.
+    /// after it will be handed out again in `Action::Apply`. If the state machine was
+    /// restored from a snapshot installed from a leader whose `Persist` of the snapshot
+    /// point was not yet durable at a crash, record that point first (as a `Persist` with
+    /// that `snapshot` would) so that `snapshot` and `entries` agree with the state machine.
     pub applied: Index,
 }
 

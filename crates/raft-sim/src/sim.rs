@@ -756,6 +756,7 @@ impl Sim {
             ));
         }
         slot.storage.durable.snapshot_data.insert(meta.index, data.clone());
+        slot.storage.durable.installed.insert(meta.index, meta.clone());
         let fp = data.fingerprint();
         slot.kv = data;
         slot.sm_index = meta.index;

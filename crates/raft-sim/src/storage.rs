@@ -17,6 +17,9 @@ pub struct Durable {
     /// State machine snapshots by the index they cover (written before the core records
     /// the snapshot point; pruned below it).
     pub snapshot_data: BTreeMap<Index, Kv>,
+    /// What each snapshot installed from a leader covers, by index: the runtime knows it
+    /// before the core's persist of the new snapshot point is durable.
+    pub installed: BTreeMap<Index, SnapshotMeta>,
 }
 
 impl Durable {
@@ -27,6 +30,7 @@ impl Durable {
             snapshot: restored.snapshot.clone(),
             entries: restored.entries.clone(),
             snapshot_data: BTreeMap::new(),
+            installed: BTreeMap::new(),
         }
     }
 
@@ -109,23 +113,27 @@ impl Durable {
         }
         self.snapshot = meta.clone();
         self.snapshot_data = self.snapshot_data.split_off(&meta.index);
+        self.installed = self.installed.split_off(&meta.index);
     }
 
     /// What a restarting node loads: the durable log and the newest state machine snapshot
     /// it can use (covering at least the snapshot point, at most the last entry).
+    ///
+    /// A snapshot installed from a leader whose point did not become durable before a crash
+    /// is recorded first, as a runtime must (see `RestoredState::applied`): the state
+    /// machine already reflects it, and the stored log may disagree with it.
     pub fn restore(&self) -> Result<(RestoredState, Kv), String> {
-        let last = self.last_index();
-        let (applied, kv) = match self.snapshot_data.range(self.snapshot.index..=last).next_back() {
+        let mut d = self.clone();
+        if let Some(meta) = d.installed.range(d.snapshot.index + 1..).next_back().map(|(_, m)| m.clone()) {
+            d.apply_snapshot(&meta);
+        }
+        let last = d.last_index();
+        let (applied, kv) = match d.snapshot_data.range(d.snapshot.index..=last).next_back() {
             Some((i, kv)) => (*i, kv.clone()),
-            None if self.snapshot.index == 0 => (0, Kv::default()),
-            None => return Err(format!("no state machine snapshot at or after index {}", self.snapshot.index)),
+            None if d.snapshot.index == 0 => (0, Kv::default()),
+            None => return Err(format!("no state machine snapshot at or after index {}", d.snapshot.index)),
         };
-        let restored = RestoredState {
-            hard_state: self.hard_state,
-            snapshot: self.snapshot.clone(),
-            entries: self.entries.clone(),
-            applied,
-        };
+        let restored = RestoredState { hard_state: d.hard_state, snapshot: d.snapshot, entries: d.entries, applied };
         Ok((restored, kv))
     }
 }

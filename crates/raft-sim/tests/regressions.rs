@@ -1,0 +1,32 @@
+//! Seeds that once found a bug, replayed on every test run so the bugs stay fixed. Each
+//! names what it found; a failure prints the violation and the replay command.
+
+use raft_sim::{run_seed, Profile};
+
+fn check(seed: u64, profile: Profile, found: &str) {
+    if let Err(v) = run_seed(seed, profile) {
+        panic!("seed {seed} ({profile:?}), which once found {found}, fails again:\n{v}");
+    }
+}
+
+#[test]
+fn a_replicating_peer_behind_the_snapshot_point_is_repaired() {
+    for seed in [23, 197] {
+        check(seed, Profile::Churn, "a peer with a full window behind the snapshot point never repaired");
+    }
+    for seed in [5, 18, 44, 72] {
+        check(seed, Profile::All, "a peer with a full window behind the snapshot point never repaired");
+    }
+}
+
+#[test]
+fn a_node_removed_without_knowing_cannot_hang_client_reads() {
+    for seed in [3711, 14896] {
+        check(seed, Profile::All, "a follower read stuck on a node removed without knowing");
+    }
+}
+
+#[test]
+fn a_snapshot_install_interrupted_by_a_crash_restores_consistently() {
+    check(49734, Profile::All, "a restart applying an installed snapshot over a log that disagrees with it");
+}
