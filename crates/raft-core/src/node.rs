@@ -30,7 +30,9 @@ pub struct RestoredState {
     /// after it will be handed out again in `Action::Apply`. If the state machine was
     /// restored from a snapshot installed from a leader whose `Persist` of the snapshot
     /// point was not yet durable at a crash, record that point first (as a `Persist` with
-    /// that `snapshot` would) so that `snapshot` and `entries` agree with the state machine.
+    /// that `snapshot` would) so that `snapshot` and `entries` agree with the state machine,
+    /// and raise `hard_state.term` to the snapshot's term if it is lower (with no vote: a
+    /// vote in that term was never sent, since it was not durable).
     pub applied: Index,
 }
 

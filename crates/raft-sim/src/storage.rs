@@ -120,20 +120,28 @@ impl Durable {
     /// it can use (covering at least the snapshot point, at most the last entry).
     ///
     /// A snapshot installed from a leader whose point did not become durable before a crash
-    /// is recorded first, as a runtime must (see `RestoredState::applied`): the state
-    /// machine already reflects it, and the stored log may disagree with it.
-    pub fn restore(&self) -> Result<(RestoredState, Kv), String> {
-        let mut d = self.clone();
-        if let Some(meta) = d.installed.range(d.snapshot.index + 1..).next_back().map(|(_, m)| m.clone()) {
-            d.apply_snapshot(&meta);
+    /// is recorded first, durably, as a runtime must (see `RestoredState::applied`): the
+    /// state machine already reflects it, and the stored log may disagree with it.
+    pub fn restore(&mut self) -> Result<(RestoredState, Kv), String> {
+        if let Some(meta) = self.installed.range(self.snapshot.index + 1..).next_back().map(|(_, m)| m.clone()) {
+            self.apply_snapshot(&meta);
+            if self.hard_state.term < meta.term {
+                self.hard_state = HardState { term: meta.term, vote: None, commit: self.hard_state.commit };
+            }
         }
+        let d = &*self;
         let last = d.last_index();
         let (applied, kv) = match d.snapshot_data.range(d.snapshot.index..=last).next_back() {
             Some((i, kv)) => (*i, kv.clone()),
             None if d.snapshot.index == 0 => (0, Kv::default()),
             None => return Err(format!("no state machine snapshot at or after index {}", d.snapshot.index)),
         };
-        let restored = RestoredState { hard_state: d.hard_state, snapshot: d.snapshot, entries: d.entries, applied };
+        let restored = RestoredState {
+            hard_state: d.hard_state,
+            snapshot: d.snapshot.clone(),
+            entries: d.entries.clone(),
+            applied,
+        };
         Ok((restored, kv))
     }
 }

@@ -2,7 +2,7 @@
 //! order wrong.
 
 use crate::{Storage, StorageError};
-use raft_core::{Entry, Index, Membership, NodeId, Persist, RestoredState, SnapshotMeta, Term};
+use raft_core::{Entry, HardState, Index, Membership, NodeId, Persist, RestoredState, SnapshotMeta, Term};
 use std::path::Path;
 
 /// Applies one `Action::Persist` to `store`, exactly as `raft_core::Persist` specifies:
@@ -49,6 +49,13 @@ pub fn restore<S: Storage + ?Sized>(store: &mut S) -> Result<RestoredState, Stor
     if let Some(data) = store.snapshot_data_meta() {
         if data.index > point.index {
             store.set_snapshot_point(&data)?;
+            // The term persisted with the install may have been lost with it. Raising the
+            // term (with no vote) is safe: a vote in that term was never sent, as it was
+            // not durable.
+            let hs = store.hard_state();
+            if hs.term < data.term {
+                store.save_hard_state(&HardState { term: data.term, vote: None, commit: hs.commit })?;
+            }
             store.sync()?;
         } else if data.index < point.index {
             return Err(StorageError::SnapshotBehindLog {

@@ -535,6 +535,10 @@ fn reopen<F: StoreFactory>(
         if let Some((data, _)) = &model.data {
             if data.index > c.point.index {
                 c.set_point(data);
+                // `restore` raises the term to the snapshot's (see `raft_storage::restore`).
+                if c.hard_state.term < data.term {
+                    c.hard_state = HardState { term: data.term, vote: None, commit: c.hard_state.commit };
+                }
             }
         }
         if restored.hard_state == c.hard_state && restored.snapshot == c.point && restored.entries == c.entries {
