@@ -42,7 +42,7 @@
 //! # fn transport_send(_: raft_core::Message) {}
 //! # fn storage_write(_: &raft_core::Persist) {}
 //! # fn state_machine_apply(_: &raft_core::Entry) {}
-//! # fn next_input_until(_: Instant) -> (Instant, Option<Input>) { unimplemented!() }
+//! # fn next_input_until(deadline: Instant) -> (Instant, Option<Input>) { (deadline, None) }
 //! let mut node = Node::new(Config::new(1), RestoredState::bootstrap([1, 2, 3]), Instant::ZERO).unwrap();
 //! let mut actions = Vec::new();
 //! loop {

@@ -14,8 +14,8 @@ use crate::storage::{Durable, Storage};
 use crate::timeline::{role_name, Timeline};
 use crate::trace::{Trace, TraceEvent, TraceKind};
 use raft_core::{
-    Action, Config, Event, Index, Input, Instant, MembershipChange, Message, MessageBody, Node, NodeId, ProposalError,
-    ProposalId, ReadError, ReadId, ReadPolicy, RestoredState, Role, SnapshotMeta, SnapshotPolicy,
+    Action, Config, Event, Index, Input, Instant, Membership, MembershipChange, Message, MessageBody, Node, NodeId,
+    ProposalError, ProposalId, ReadError, ReadId, ReadPolicy, RestoredState, Role, SnapshotMeta, SnapshotPolicy,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -1288,11 +1288,7 @@ impl Sim {
             }
             FaultOp::Transfer { to } => {
                 let Some(leader) = self.leader() else { return Ok(()) };
-                let voters: Vec<NodeId> = self.slots[(leader - 1) as usize]
-                    .node
-                    .as_ref()
-                    .map(|n| n.membership().voters.iter().copied().collect())
-                    .unwrap_or_default();
+                let voters = self.leader_members(leader, |m| &m.voters);
                 let to = to.and_then(|p| self.pick(p, &voters));
                 self.summary.faults += 1;
                 self.note(leader, format!("Input::TransferLeadership to {to:?}"));
@@ -1310,11 +1306,7 @@ impl Sim {
             }
             FaultOp::Promote { pick } => {
                 let Some(leader) = self.leader() else { return Ok(()) };
-                let learners: Vec<NodeId> = self.slots[(leader - 1) as usize]
-                    .node
-                    .as_ref()
-                    .map(|n| n.membership().learners.iter().copied().collect())
-                    .unwrap_or_default();
+                let learners = self.leader_members(leader, |m| &m.learners);
                 let Some(id) = self.pick(pick, &learners) else { return Ok(()) };
                 self.summary.faults += 1;
                 self.note(leader, format!("promote learner n{id}"));
@@ -1322,11 +1314,7 @@ impl Sim {
             }
             FaultOp::Remove { pick } => {
                 let Some(leader) = self.leader() else { return Ok(()) };
-                let voters: Vec<NodeId> = self.slots[(leader - 1) as usize]
-                    .node
-                    .as_ref()
-                    .map(|n| n.membership().voters.iter().copied().collect())
-                    .unwrap_or_default();
+                let voters = self.leader_members(leader, |m| &m.voters);
                 if voters.len() < 4 {
                     return Ok(());
                 }
@@ -1337,6 +1325,15 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// One part (voters or learners) of the membership in effect on `leader`.
+    fn leader_members(&self, leader: NodeId, part: fn(&Membership) -> &BTreeSet<NodeId>) -> Vec<NodeId> {
+        self.slots[(leader - 1) as usize]
+            .node
+            .as_ref()
+            .map(|n| part(n.membership()).iter().copied().collect())
+            .unwrap_or_default()
     }
 
     fn change(&mut self, leader: NodeId, change: MembershipChange) -> Result<(), Fail> {
