@@ -26,6 +26,20 @@ struct MemStore {
 
 impl MemStore {
     fn persist(&mut self, hard_state: Option<HardState>, entries: Vec<Entry>, snapshot: Option<SnapshotMeta>) {
+        // The documented order: snapshot point, entries, hard state.
+        if let Some(meta) = snapshot {
+            while let Some(seg) = self.segments.front_mut() {
+                let last = seg[seg.len() - 1].index;
+                if last <= meta.index {
+                    self.segments.pop_front();
+                } else {
+                    let drop = meta.index.saturating_sub(seg[0].index - 1) as usize;
+                    seg.drain(..drop);
+                    break;
+                }
+            }
+            self.snapshot = Some(meta);
+        }
         if let Some(first) = entries.first().map(|e| e.index) {
             // Drop the stored suffix from `first` on (a conflicting or rewritten tail).
             while let Some(seg) = self.segments.back_mut() {
@@ -41,19 +55,6 @@ impl MemStore {
         }
         if let Some(hs) = hard_state {
             self.hard_state = hs;
-        }
-        if let Some(meta) = snapshot {
-            while let Some(seg) = self.segments.front_mut() {
-                let last = seg[seg.len() - 1].index;
-                if last <= meta.index {
-                    self.segments.pop_front();
-                } else {
-                    let drop = meta.index.saturating_sub(seg[0].index - 1) as usize;
-                    seg.drain(..drop);
-                    break;
-                }
-            }
-            self.snapshot = Some(meta);
         }
     }
 

@@ -168,6 +168,20 @@ struct Slot {
 }
 
 impl Slot {
+    /// Takes the node off the cluster (crashed or retired): its in-memory state, queued
+    /// input, timers and snapshot transfers are gone; only `storage` remains.
+    fn stop(&mut self, status: Status) {
+        self.node = None;
+        self.status = status;
+        self.inc += 1;
+        self.frozen = None;
+        self.backlog.clear();
+        self.tick_gen += 1;
+        self.tick_at = u64::MAX;
+        self.pending_install = None;
+        self.incoming.clear();
+    }
+
     fn local(&self, t: u64) -> Instant {
         let d = t as i128 * self.drift_ppm as i128 / 1_000_000;
         Instant::from_nanos((self.clock_offset as i128 + t as i128 + d) as u64)
@@ -450,15 +464,7 @@ impl Sim {
         };
         let slot = self.slot(id);
         slot.storage.crash(full, keep).map_err(|e| Fail::new("persist contract", e))?;
-        slot.node = None;
-        slot.status = Status::Down;
-        slot.inc += 1;
-        slot.frozen = None;
-        slot.backlog.clear();
-        slot.tick_gen += 1;
-        slot.tick_at = u64::MAX;
-        slot.pending_install = None;
-        slot.incoming.clear();
+        slot.stop(Status::Down);
         let what = match keep {
             Some(k) => format!("crash ({n} unsynced persists: {full} kept whole, next torn to {k} entries)"),
             None => format!("crash ({n} unsynced persists lost)"),
@@ -473,13 +479,7 @@ impl Sim {
         if matches!(slot.status, Status::Retired) {
             return;
         }
-        slot.node = None;
-        slot.status = Status::Retired;
-        slot.inc += 1;
-        slot.frozen = None;
-        slot.backlog.clear();
-        slot.tick_gen += 1;
-        slot.tick_at = u64::MAX;
+        slot.stop(Status::Retired);
         self.note(id, "retired (removed from the cluster)".into());
         self.timeline_role(id, "Retired");
     }
