@@ -1,28 +1,33 @@
 //! A counting global allocator: every binary, bench and test that links this crate
 //! allocates through it.
 //!
-//! Counting is off by default and then costs one relaxed load per allocation, so the
-//! throughput figures are not skewed toward the library that allocates less. The drivers
-//! switch it on around the calls they want to attribute (see [`Counting`]).
+//! Each thread counts its own allocations, always: one thread-local increment per
+//! allocation, the same cost for both libraries, so the throughput figures are not skewed
+//! toward the library that allocates less. Counting per thread keeps a measurement exact
+//! while other threads allocate (the test harness runs tests in parallel in one process),
+//! and lets measurements nest (see [`Counting`]).
 
 // The only `unsafe` in the crate: `GlobalAlloc` is an unsafe trait. Every method forwards
 // to `System` with the caller's arguments unchanged, so `System`'s contract is upheld.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::cell::Cell;
 
-static ENABLED: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    // `const` initialisation and a type without `Drop`: the slot lives in static TLS, so
+    // touching it never allocates (which would recurse into the allocator).
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
 
-/// Counts heap allocations (`alloc`, `alloc_zeroed` and `realloc` calls) while enabled.
+/// Counts heap allocations (`alloc`, `alloc_zeroed` and `realloc` calls) per thread.
 pub struct CountingAlloc;
 
 #[inline]
 fn note() {
-    if ENABLED.load(Relaxed) {
-        ALLOCATIONS.fetch_add(1, Relaxed);
-    }
+    // `try_with` instead of `with`: never panic inside the allocator, even while a thread
+    // is being torn down.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
 }
 
 unsafe impl GlobalAlloc for CountingAlloc {
@@ -53,43 +58,57 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
-/// The allocations counted so far (only while counting was enabled).
+/// Allocations made by the calling thread since it started.
 pub fn allocations() -> u64 {
-    ALLOCATIONS.load(Relaxed)
+    ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
 }
 
-/// Counting switched on for as long as the guard lives. Not reentrant: the benchmarks are
-/// single-threaded and never nest two guards.
-#[must_use = "counting stops when the guard is dropped"]
+/// A measurement window on the calling thread: [`Counting::so_far`] is the number of
+/// allocations this thread made since [`Counting::start`]. Windows may nest and overlap.
+#[derive(Debug)]
 pub struct Counting {
     start: u64,
 }
 
 impl Counting {
-    /// Starts counting.
+    /// Opens a window.
     pub fn start() -> Self {
-        let start = allocations();
-        ENABLED.store(true, Relaxed);
-        Counting { start }
+        Counting { start: allocations() }
     }
 
-    /// Allocations counted since `start`.
+    /// Allocations this thread made since the window opened.
     pub fn so_far(&self) -> u64 {
         allocations() - self.start
     }
 }
 
-impl Drop for Counting {
-    fn drop(&mut self) {
-        ENABLED.store(false, Relaxed);
-    }
+/// Runs `f`; returns its result and the allocations the calling thread made inside it.
+pub fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let window = Counting::start();
+    let r = f();
+    (r, window.so_far())
 }
 
-/// Runs `f` with counting on; returns its result and the allocations it made.
-pub fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let guard = Counting::start();
-    let r = f();
-    let n = guard.so_far();
-    drop(guard);
-    (r, n)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_this_threads_allocations_only_and_windows_nest() {
+        let (inner, outer) = {
+            let outer = Counting::start();
+            let (v, inner) = count(|| vec![1u8; 64]);
+            drop(v);
+            // Another thread allocates a lot inside this window; none of it is ours.
+            let other = std::thread::spawn(|| {
+                let vs: Vec<Vec<u8>> = (0..1000).map(|i| std::hint::black_box(vec![i as u8; 32])).collect();
+                vs.len()
+            });
+            assert_eq!(other.join().expect("thread ran"), 1000);
+            (inner, outer.so_far())
+        };
+        assert_eq!(inner, 1, "one fresh Vec is one allocation");
+        // Spawning and joining a thread allocates a little on this thread, far below 1000.
+        assert!(outer >= inner && outer < 100, "outer window counted {outer}");
+    }
 }

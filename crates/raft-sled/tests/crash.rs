@@ -44,18 +44,26 @@ fn every_reported_index_survives_sigkill() {
             }
         });
         // Kill at a random moment: one cycle in five while the child opens and recovers
-        // the store, the others while it appends (up to 40 ms after it is ready).
+        // the store (up to 40 ms after the spawn), the others while it appends: after a
+        // seeded number of reported syncs (1 to 24) plus up to 3 ms, so that every cycle
+        // does some work however slow this machine's disk is. A child that never gets
+        // there is killed after 10 s.
         let early = rng.next_u64() % 5 == 0;
         let delay = Duration::from_millis(rng.next_u64() % 40);
+        let syncs_before_kill = 1 + rng.next_u64() % 24;
+        let tail = Duration::from_micros(rng.next_u64() % 3_000);
         let started = Instant::now();
         let mut deadline = started + if early { delay } else { Duration::from_secs(10) };
         let mut ready = false;
+        let mut syncs = 0;
         while Instant::now() < deadline {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(1)) {
-                if record(&line, &mut reported, &context) && !ready {
+                if record(&line, &mut reported, &context) {
                     ready = true;
-                    if !early {
-                        deadline = Instant::now() + delay;
+                } else if ready && !early {
+                    syncs += 1;
+                    if syncs == syncs_before_kill {
+                        deadline = Instant::now() + tail;
                     }
                 }
             }
