@@ -236,6 +236,11 @@ pub enum ProposalError {
     /// A membership change is already in flight.
     #[error("membership change in progress")]
     ChangeInProgress,
+    /// This leader has not yet committed an entry of its own term (its no-op commits within
+    /// a round trip of its election), so it may not change the configuration yet (Raft
+    /// thesis §4.1); retry shortly.
+    #[error("leader has not yet committed an entry of its term")]
+    NotCommittedInTerm,
     /// The membership change is not allowed; the message says why.
     #[error("invalid membership change: {0}")]
     InvalidChange(String),

@@ -81,7 +81,7 @@ impl Node {
         if self.log.term(self.commit) != Some(self.term) {
             // Thesis §4.1 (the bug found after publication): a leader must commit an entry
             // of its own term before it may change the configuration.
-            return Err(ProposalError::ChangeInProgress);
+            return Err(ProposalError::NotCommittedInTerm);
         }
         if self.transfer.is_some() {
             return Err(ProposalError::TransferInProgress);
