@@ -179,3 +179,55 @@ fn role_history_is_bounded_and_events_are_emitted() {
     assert!(c.events(2).iter().any(|e| matches!(e, Event::LeaderChanged { leader: Some(1), .. })));
     assert!(c.events(1).iter().any(|e| matches!(e, Event::RoleChanged(t) if t.to == Role::Leader)));
 }
+
+/// Nodes 1 and 3 stand in the same term; node 2 votes for 1, which wins, then 2 restarts
+/// (forgetting its vote if `forget`: a storage bug) before 3's delayed vote request
+/// reaches it. Returns the leaders of that term.
+fn forgetful_voter(check_quorum: bool, forget: bool) -> Vec<NodeId> {
+    let mut c = Cluster::with_config(3, |cfg| {
+        cfg.pre_vote = false;
+        cfg.check_quorum = check_quorum;
+        cfg.lease_reads = false;
+    });
+    // Past every node's initial vote guard, and past both candidates' election deadlines.
+    let guard = c.peers.values().map(|p| p.cfg.election_timeout_max).max().expect("nodes");
+    c.now = (Instant::ZERO + guard).max(c.node(1).next_deadline()).max(c.node(3).next_deadline());
+    c.step(1, Input::Tick);
+    c.step(3, Input::Tick);
+    let term = c.node(1).term();
+    assert_eq!((c.node(1).role(), c.node(3).role(), c.node(3).term()), (Role::Candidate, Role::Candidate, term));
+    // 3's requests are delayed, and 1 and 3 cannot reach each other.
+    let delayed: Vec<Message> = c.queue.iter().filter(|m| m.from == 3).cloned().collect();
+    c.queue.retain(|m| m.from != 3);
+    c.cut.extend([(1, 3), (3, 1)]);
+    c.deliver_round(); // 2 votes for 1, durably
+    c.deliver_round(); // 1 counts the vote and wins
+    assert_eq!(c.node(1).role(), Role::Leader);
+    c.queue.clear(); // 1's first appends are lost: 2's log is no longer than 3's
+    if forget {
+        c.peer(2).disk.hard_state.vote = None;
+    }
+    c.crash_and_restart(2);
+    c.queue.extend(delayed);
+    c.stabilize();
+    c.peers.iter().filter(|(_, p)| p.node.role() == Role::Leader && p.node.term() == term).map(|(id, _)| *id).collect()
+}
+
+#[test]
+fn a_durable_vote_is_kept_across_a_restart() {
+    assert_eq!(forgetful_voter(false, false), vec![1]);
+}
+
+#[test]
+fn a_forgotten_vote_elects_two_leaders_in_one_term_without_the_restart_guard() {
+    // What the guard and durable votes prevent: the test harness, not raft-core, loses
+    // the vote here.
+    assert_eq!(forgetful_voter(false, true), vec![1, 3]);
+}
+
+#[test]
+fn the_restart_vote_guard_covers_a_forgotten_vote() {
+    // With CheckQuorum a restarted node grants no vote for an election timeout, by which
+    // time the election it may have voted in is decided.
+    assert_eq!(forgetful_voter(true, true), vec![1]);
+}

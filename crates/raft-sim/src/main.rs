@@ -42,10 +42,8 @@ enum Cmd {
         /// The message kind the timeline draws (Vote, PreVote, Append, Heartbeat, ...).
         #[arg(long, default_value = "Vote")]
         timeline_kind: String,
-        /// Plant a bug in the simulated runtime (ack-before-persist, forge-vote-grants,
-        /// forget-vote-on-restart, stale-reads) to see the checkers catch it.
-        #[arg(long)]
-        bug: Vec<String>,
+        #[command(flatten)]
+        tweaks: Tweaks,
         /// How many failures to print in full.
         #[arg(long, default_value_t = 3)]
         show: usize,
@@ -66,20 +64,34 @@ enum Cmd {
         /// The message kind the timeline draws.
         #[arg(long, default_value = "Vote")]
         timeline_kind: String,
-        /// Plant a bug (as printed in the failure's replay command).
-        #[arg(long)]
-        bug: Vec<String>,
+        #[command(flatten)]
+        tweaks: Tweaks,
         /// Print only the outcome, not every event.
         #[arg(long)]
         quiet: bool,
     },
 }
 
-fn config(seed: u64, profile: Profile, nodes: Option<usize>, bugs: &[String]) -> Result<SimConfig, String> {
+/// Departures from the drawn configuration, for showing the checkers at work (the replay
+/// command of a failure repeats them).
+#[derive(clap::Args)]
+struct Tweaks {
+    /// Plant a bug in the simulated runtime (ack-before-persist, forge-vote-grants,
+    /// forget-vote-on-restart, stale-reads) to see the checkers catch it.
+    #[arg(long)]
+    bug: Vec<String>,
+    /// Run the nodes without CheckQuorum (and so without its restart vote guard and
+    /// lease reads).
+    #[arg(long)]
+    no_check_quorum: bool,
+}
+
+fn config(seed: u64, profile: Profile, nodes: Option<usize>, tweaks: &Tweaks) -> Result<SimConfig, String> {
     let mut cfg = SimConfig::from_seed(seed, profile).with_nodes(nodes);
-    for b in bugs {
+    for b in &tweaks.bug {
         cfg.plant(b)?;
     }
+    cfg.check_quorum = !tweaks.no_check_quorum;
     Ok(cfg)
 }
 
@@ -104,11 +116,11 @@ fn write_timeline(cfg: SimConfig, path: &str, kind: &str) -> Result<(), String> 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Run { seeds, start, profile, nodes, threads, timeline, timeline_kind, bug, show } => {
-            run(seeds, start, profile, nodes, threads, timeline, &timeline_kind, &bug, show)
+        Cmd::Run { seeds, start, profile, nodes, threads, timeline, timeline_kind, tweaks, show } => {
+            run(seeds, start, profile, nodes, threads, timeline, &timeline_kind, &tweaks, show)
         }
-        Cmd::Replay { seed, profile, nodes, timeline, timeline_kind, bug, quiet } => {
-            replay(seed, profile, nodes, timeline, &timeline_kind, &bug, quiet)
+        Cmd::Replay { seed, profile, nodes, timeline, timeline_kind, tweaks, quiet } => {
+            replay(seed, profile, nodes, timeline, &timeline_kind, &tweaks, quiet)
         }
     };
     match result {
@@ -127,17 +139,18 @@ fn replay(
     nodes: Option<usize>,
     timeline: Option<String>,
     kind: &str,
-    bugs: &[String],
+    tweaks: &Tweaks,
     quiet: bool,
 ) -> Result<bool, String> {
-    let mut cfg = config(seed, profile, nodes, bugs)?;
+    let mut cfg = config(seed, profile, nodes, tweaks)?;
     eprintln!(
-        "replaying seed {seed}: {} nodes, {} clients, {} keys, faults [{}], lease reads {}, {:?}",
+        "replaying seed {seed}: {} nodes, {} clients, {} keys, faults [{}], check quorum {}, lease reads {}, {:?}",
         cfg.nodes,
         cfg.clients,
         cfg.keys,
         cfg.faults.families().join(", "),
-        cfg.lease_reads,
+        cfg.check_quorum,
+        cfg.lease_reads && cfg.check_quorum,
         cfg.faults
     );
     if !quiet {
@@ -176,10 +189,10 @@ fn run(
     threads: Option<usize>,
     timeline: Option<String>,
     kind: &str,
-    bugs: &[String],
+    tweaks: &Tweaks,
     show: usize,
 ) -> Result<bool, String> {
-    config(start, profile, nodes, bugs)?;
+    config(start, profile, nodes, tweaks)?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let began = Instant::now();
     let bar = ProgressBar::new(seeds);
@@ -201,7 +214,7 @@ fn run(
                     break;
                 }
                 let seed = start + i;
-                let cfg = config(seed, profile, nodes, bugs).expect("bugs validated");
+                let cfg = config(seed, profile, nodes, tweaks).expect("bugs validated");
                 let (result, _) = run_config(cfg);
                 if tx.send((seed, result)).is_err() {
                     break;
@@ -256,7 +269,7 @@ fn run(
     }
     if let Some(path) = timeline {
         let seed = failures.first().map_or(start, |v| v.seed);
-        write_timeline(config(seed, profile, nodes, bugs)?, &path, kind)?;
+        write_timeline(config(seed, profile, nodes, tweaks)?, &path, kind)?;
     }
     Ok(failures.is_empty())
 }

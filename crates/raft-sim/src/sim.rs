@@ -410,7 +410,8 @@ impl Sim {
     fn node_config(&self, id: NodeId, inc: u64) -> Config {
         let mut c = Config::new(id);
         c.rng_seed = self.cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id << 32) ^ inc;
-        c.lease_reads = self.cfg.lease_reads;
+        c.check_quorum = self.cfg.check_quorum;
+        c.lease_reads = self.cfg.lease_reads && self.cfg.check_quorum;
         // Two clocks drift apart by at most 2ε over one election timeout.
         let drift = 2 * self.cfg.faults.drift_ppm * c.election_timeout_min.as_nanos() as u64 / 1_000_000;
         c.lease_clock_drift = Duration::from_nanos(drift + MS);

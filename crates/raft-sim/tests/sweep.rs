@@ -1,17 +1,24 @@
-//! The seed sweep: a fixed set of seeds per fault profile (560 in all), each run checked
+//! The seed sweep: a fixed set of seeds per fault profile, plus one sweep of every fault
+//! with CheckQuorum off (630 runs in all), each run checked
 //! for every safety property, liveness after healing and linearizability. A failure
 //! prints the seed, the property, the last events and the replay command.
 
-use raft_sim::{run_seed, Profile};
+use raft_sim::{run_config, Profile, SimConfig};
 
-/// Seeds per profile; 8 profiles make 560 runs.
+/// Seeds per sweep; 9 sweeps make 630 runs.
 const SEEDS: u64 = 70;
 
 fn sweep(profile: Profile, first: u64) {
+    sweep_with(profile, first, |_| {});
+}
+
+fn sweep_with(profile: Profile, first: u64, tweak: impl Fn(&mut SimConfig)) {
     let mut failures = Vec::new();
     let mut ops = 0;
     for seed in first..first + SEEDS {
-        match run_seed(seed, profile) {
+        let mut cfg = SimConfig::from_seed(seed, profile);
+        tweak(&mut cfg);
+        match run_config(cfg).0 {
             Ok(s) => ops += s.ops_checked,
             Err(v) => failures.push(v),
         }
@@ -65,4 +72,11 @@ fn membership_churn_and_snapshots() {
 #[test]
 fn everything() {
     sweep(Profile::All, 7_000);
+}
+
+/// CheckQuorum is optional in raft-core; without it (and so without lease reads and the
+/// restart vote guard) every property must still hold.
+#[test]
+fn everything_without_check_quorum() {
+    sweep_with(Profile::All, 8_000, |cfg| cfg.check_quorum = false);
 }
