@@ -150,6 +150,7 @@ impl Node {
         // of its own; the no-op makes that happen without waiting for a client.
         let entry = Entry { term: self.term, index: last + 1, payload: Payload::Noop };
         self.log.append([entry]).expect("the no-op continues the log");
+        self.finish_committed_joint();
     }
 
     pub(crate) fn handle_timeout_now(&mut self, from: NodeId) {

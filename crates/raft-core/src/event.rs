@@ -136,7 +136,10 @@ pub enum Event {
         /// The final configuration.
         membership: Membership,
     },
-    /// A requested membership change was not started or was abandoned.
+    /// A requested membership change was not started (the error says why), or this node
+    /// lost leadership before finishing it (`NotLeader`). In the second case the change's
+    /// entries may still be committed, and the next leader completes a committed joint
+    /// configuration: follow `MembershipCommitted` for the configuration in force.
     MembershipChangeRejected {
         /// The request.
         id: ProposalId,

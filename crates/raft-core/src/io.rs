@@ -211,7 +211,9 @@ pub enum ProposalError {
         /// The leader this node knows of.
         leader: Option<NodeId>,
     },
-    /// The entry was appended but a later leader overwrote it; it was never committed.
+    /// The entry was appended, then a different entry was committed at its index: it will
+    /// never be applied. Reported only once that is certain (an entry truncated from this
+    /// node's log may still be committed by a later leader that holds it).
     #[error("superseded by a later leader at index {index}")]
     Superseded {
         /// Where the proposal had been appended.

@@ -26,7 +26,11 @@
 //!      clients listed in `proposals`, then feed `Input::Applied`.
 //!    - [`Action::ReadReady`]: serve the read from the state machine now.
 //!    - [`Action::ProposalRejected`] / [`Action::ReadRejected`]: answer the client (the
-//!      error names the leader to retry at when known).
+//!      error names the leader to retry at when known). A proposal's outcome is final:
+//!      it is reported applied, or rejected only once it can never be applied (or with
+//!      `OutcomeUnknown` when a snapshot swallowed it), so a client may retry a rejected
+//!      command without applying it twice. A proposal accepted by a leader that then
+//!      loses leadership stays pending until the commit index passes its entry.
 //!    - [`Action::SendSnapshot`], [`Action::InstallSnapshot`], [`Action::CreateSnapshot`]:
 //!      move snapshot bytes outside the core, then report back.
 //!    - [`Action::Event`]: tell user code (role, leader, membership, reachability).

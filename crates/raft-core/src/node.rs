@@ -129,6 +129,9 @@ pub struct Node {
     pub(crate) quorum_lost: bool,
     pub(crate) pending_change: Option<PendingChange>,
     pub(crate) reads: ReadState,
+    /// Our proposals whose fate is not decided yet, in (index, term) order. One is
+    /// decided when the commit index passes it: applied if the committed entry at its index
+    /// has its term, superseded otherwise.
     pub(crate) proposals: VecDeque<(Index, Term, ProposalId)>,
 
     // Durability bookkeeping.
@@ -539,12 +542,9 @@ impl Node {
         for p in self.inflight_persists.iter_mut() {
             p.1 = p.1.min(keep);
         }
-        // Our proposals in the removed suffix can never commit: say so now.
-        let lost = self.proposals.partition_point(|(i, _, _)| *i < index);
-        for (i, _, id) in self.proposals.drain(lost..) {
-            self.metrics.proposals_rejected += 1;
-            self.actions.push(Action::ProposalRejected { id, error: ProposalError::Superseded { index: i } });
-        }
+        // Our proposals in the removed suffix stay tracked: losing an entry here does not
+        // mean it cannot commit (another node that still holds it may be elected and commit
+        // it). Their fate is decided when the commit index passes them (`emit_apply`).
         let mut changed = false;
         while self.membership_log.back().is_some_and(|(i, _)| *i >= index) {
             self.membership_log.pop_back();

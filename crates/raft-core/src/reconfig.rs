@@ -89,6 +89,24 @@ impl Node {
         Ok(())
     }
 
+    /// C_old,new (`joint`) is committed: appends C_new. Returns its index.
+    fn leave_joint(&mut self, joint: &Membership) -> Index {
+        let next =
+            Membership { voters: joint.voters.clone(), outgoing: Default::default(), learners: joint.learners.clone() };
+        self.append_membership(next)
+    }
+
+    /// Called by a new leader after its no-op: if the committed configuration is joint and
+    /// nothing follows it in the log, the leader that committed it did not live to append
+    /// C_new (or C_new reached nobody else), so this one does; otherwise the change would
+    /// stay in its joint phase, and block every later change, forever.
+    pub(crate) fn finish_committed_joint(&mut self) {
+        if self.committed_membership.is_joint() && self.membership_log.is_empty() {
+            let joint = self.committed_membership.clone();
+            self.leave_joint(&joint);
+        }
+    }
+
     fn append_membership(&mut self, m: Membership) -> Index {
         let index = self.append_as_leader(Payload::Membership(Box::new(m.clone())));
         self.membership_log.push_back((index, m.clone()));
@@ -116,10 +134,7 @@ impl Node {
                 continue;
             }
             if m.is_joint() && self.membership_log.is_empty() {
-                // C_old,new is committed: move on to C_new.
-                let next =
-                    Membership { voters: m.voters.clone(), outgoing: Default::default(), learners: m.learners.clone() };
-                let final_index = self.append_membership(next);
+                let final_index = self.leave_joint(&m);
                 if let Some(p) = &mut self.pending_change {
                     p.final_index = Some(final_index);
                 }

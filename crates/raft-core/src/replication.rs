@@ -18,7 +18,16 @@ impl Node {
             return;
         }
         let index = self.append_as_leader(Payload::Command(data));
-        self.proposals.push_back((index, self.term, id));
+        let term = self.term;
+        // Kept in (index, term) order. Proposals of an earlier term may still be tracked
+        // past `index` (their entries were truncated here but may yet commit elsewhere);
+        // they have lower terms, so a new proposal goes after any at its own index.
+        if self.proposals.back().is_none_or(|&(i, _, _)| i < index) {
+            self.proposals.push_back((index, term, id));
+        } else {
+            let at = self.proposals.partition_point(|&(i, t, _)| (i, t) < (index, term));
+            self.proposals.insert(at, (index, term, id));
+        }
     }
 
     pub(crate) fn check_can_propose(&self) -> Result<(), ProposalError> {

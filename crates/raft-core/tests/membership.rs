@@ -295,3 +295,37 @@ fn a_replicating_follower_whose_lost_appends_were_compacted_gets_a_snapshot() {
     assert_eq!(c.node(3).log().last_index(), c.node(1).log().last_index());
     assert_eq!(c.applied_commands(3), c.applied_commands(1));
 }
+
+#[test]
+fn a_leader_elected_after_the_joint_configuration_committed_finishes_the_change() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.add_blank_node(4);
+    // Every append carrying C_new is lost, so node 1 is the only one that ever holds it;
+    // heartbeats still tell the others that C_old,new is committed.
+    c.drop_if = Some(Box::new(|m: &Message| match &m.body {
+        MessageBody::Append { entries, .. } => {
+            entries.iter().any(|e| matches!(&e.payload, Payload::Membership(m) if !m.is_joint()))
+        }
+        _ => false,
+    }));
+    change(&mut c, 1, 1, MembershipChange::add_voter(4));
+    for id in [2, 3] {
+        assert!(c.node(id).committed_membership().is_joint(), "node {id} knows C_old,new committed");
+        assert!(c.node(id).membership().is_joint(), "node {id} never received C_new");
+    }
+    // Node 1 goes away; node 2 is elected (by a majority of both the old and new voters).
+    c.isolate(1);
+    c.drop_if = None;
+    c.now = c.now + Duration::from_secs(1);
+    assert!(c.campaign_until_leader(2, 5));
+    c.advance(Duration::from_millis(200));
+    let m = c.node(2).membership().clone();
+    assert!(!m.is_joint(), "the new leader moved on to C_new: {m:?}");
+    assert_eq!(m.voters, set(&[1, 2, 3, 4]));
+    assert_eq!(c.node(2).committed_membership(), &m);
+    for id in [3, 4] {
+        assert_eq!(c.node(id).membership(), &m);
+    }
+    c.check_safety();
+}

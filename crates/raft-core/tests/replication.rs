@@ -92,9 +92,22 @@ fn log_divergence_is_repaired_after_a_leader_change() {
     assert_eq!(c.log_terms(1), c.log_terms(2), "node 1's divergent suffix was replaced");
     assert_eq!(c.applied_commands(1), c.applied_commands(2));
     assert!(!c.applied_commands(1).contains(&Bytes::from_static(b"lost")));
-    let rejected = c.proposal_rejections(1);
-    assert_eq!(rejected.len(), 5, "every lost proposal is reported: {rejected:?}");
-    assert!(rejected.iter().all(|(_, e)| matches!(e, ProposalError::Superseded { .. })));
+    // The lost proposals sat at indices 3..=7. A proposal is reported superseded only once
+    // a different entry is committed at its index: so far the new leader's log (no-op, b,
+    // c) covers 3..=5.
+    let superseded = |c: &Cluster| {
+        let rejected = c.proposal_rejections(1);
+        assert!(rejected.iter().all(|(_, e)| matches!(e, ProposalError::Superseded { .. })), "{rejected:?}");
+        rejected.len()
+    };
+    assert_eq!(c.node(1).commit_index(), 5);
+    assert_eq!(superseded(&c), 3);
+    c.propose(2, b"d");
+    c.propose(2, b"e");
+    c.stabilize();
+    c.advance(Duration::from_millis(100));
+    assert_eq!(superseded(&c), 5, "every lost proposal is reported");
+    assert!(c.proposals_applied(1).len() == 1, "only `a` was applied of node 1's proposals");
     c.check_safety();
 }
 
@@ -307,4 +320,48 @@ fn status_reports_progress_of_every_peer() {
     }
     assert_eq!(s.commit_index, s.last_log_index);
     assert!(c.node(2).status().progress.is_empty());
+}
+
+#[test]
+fn a_proposal_truncated_from_its_leader_can_still_commit_and_is_reported_applied() {
+    // Raft does not promise that an entry removed from one log is lost: a node that still
+    // holds it may be elected and commit it. So a proposal is never rejected just because
+    // its entry was truncated.
+    let mut c = Cluster::new(5);
+    c.elect(1);
+    // Leader 1 gets `x` to node 2 only: 2 of 5, not committed.
+    c.partition(&[&[1, 2], &[3, 4, 5]]);
+    let x = c.propose(1, b"x");
+    c.stabilize();
+    let i = c.node(1).log().last_index();
+    assert!(c.node(2).log().last_index() == i && c.node(1).commit_index() < i);
+    // Node 3 wins term 2 with 4 and 5, but its first appends reach only node 1, where its
+    // no-op overwrites `x` at index i.
+    c.now = c.now + Duration::from_secs(1);
+    c.now = c.now.max(c.node(3).next_deadline());
+    c.step(3, Input::Tick);
+    for _ in 0..8 {
+        if c.node(3).role() == Role::Leader {
+            break;
+        }
+        c.deliver_round();
+    }
+    assert_eq!(c.node(3).role(), Role::Leader);
+    c.queue.clear();
+    c.partition(&[&[1, 3], &[2], &[4], &[5]]);
+    c.advance(Duration::from_millis(60));
+    assert_ne!(c.node(1).log().term(i), c.node(2).log().term(i), "x was overwritten on node 1");
+    assert!(c.proposal_rejections(1).is_empty(), "x is not rejected: it may still commit");
+    // Node 2, which still holds `x`, is elected by 4 and 5 and commits it.
+    c.partition(&[&[2, 4, 5], &[1], &[3]]);
+    c.now = c.now + Duration::from_secs(1);
+    assert!(c.campaign_until_leader(2, 5));
+    c.advance(Duration::from_millis(60));
+    assert!(c.node(2).commit_index() > i);
+    c.heal();
+    c.advance(Duration::from_millis(200));
+    assert!(c.applied_commands(1).contains(&Bytes::from_static(b"x")));
+    assert_eq!(c.proposals_applied(1), vec![x], "node 1 reports x applied");
+    assert!(c.proposal_rejections(1).is_empty());
+    c.check_safety();
 }
