@@ -1422,6 +1422,18 @@ impl Sim {
     // ---- the end ----------------------------------------------------------------------
 
     fn final_checks(&mut self) -> Result<(), Fail> {
+        // A membership change started before healing has had the whole heal phase to
+        // finish: no leader may still be in (or heading into) a joint configuration.
+        for s in &self.slots {
+            if let Some(n) = s.node.as_ref().filter(|n| s.status == Status::Up && n.role() == Role::Leader) {
+                if n.membership().is_joint() {
+                    return Err(Fail::new(
+                        "liveness (membership)",
+                        format!("leader n{} is still in a joint configuration at the end: {:?}", s.id, n.membership()),
+                    ));
+                }
+            }
+        }
         for (c, client) in self.clients.iter().enumerate() {
             if let Some((h, _)) = &client.op {
                 let op = &self.history[*h];

@@ -48,3 +48,12 @@ fn a_proposal_truncated_on_its_leader_is_not_reported_lost() {
     // original entry, still held by another node, was committed too (applied twice).
     check(209851, Profile::All, "a truncated proposal reported superseded, then committed by a later leader");
 }
+
+#[test]
+fn a_committed_joint_configuration_is_always_left() {
+    // Found by the end-of-run membership check when it was added: a leader elected after
+    // C_old,new committed, whose predecessor's C_new reached nobody, stayed joint forever.
+    for seed in [5021, 6876, 11825] {
+        check(seed, Profile::Churn, "a committed joint configuration that no leader followed with C_new");
+    }
+}
