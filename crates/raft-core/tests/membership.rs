@@ -129,18 +129,7 @@ fn a_change_while_another_is_in_flight_is_rejected() {
 fn a_new_leader_changes_membership_only_after_committing_in_its_term() {
     let mut c = Cluster::new(3);
     c.add_blank_node(4);
-    // Run the election one message round at a time and stop as soon as node 1 has won,
-    // before its no-op has reached anyone.
-    c.now = c.now.max(Instant::ZERO + c.peers[&1].cfg.election_timeout_min);
-    c.now = c.now.max(c.node(1).next_deadline());
-    c.step(1, Input::Tick);
-    for _ in 0..8 {
-        if c.node(1).role() == Role::Leader {
-            break;
-        }
-        c.deliver_round();
-    }
-    assert_eq!(c.node(1).role(), Role::Leader);
+    c.win_before_replicating(1);
     assert!(c.node(1).commit_index() < c.node(1).log().last_index(), "the no-op is not committed yet");
     c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
     assert_eq!(rejections(&c, 1), vec![(ProposalId(1), ProposalError::NotCommittedInTerm)]);

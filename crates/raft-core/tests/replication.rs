@@ -338,15 +338,7 @@ fn a_proposal_truncated_from_its_leader_can_still_commit_and_is_reported_applied
     // Node 3 wins term 2 with 4 and 5, but its first appends reach only node 1, where its
     // no-op overwrites `x` at index i.
     c.now = c.now + Duration::from_secs(1);
-    c.now = c.now.max(c.node(3).next_deadline());
-    c.step(3, Input::Tick);
-    for _ in 0..8 {
-        if c.node(3).role() == Role::Leader {
-            break;
-        }
-        c.deliver_round();
-    }
-    assert_eq!(c.node(3).role(), Role::Leader);
+    c.win_before_replicating(3);
     c.queue.clear();
     c.partition(&[&[1, 3], &[2], &[4], &[5]]);
     c.advance(Duration::from_millis(60));

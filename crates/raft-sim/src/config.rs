@@ -205,8 +205,8 @@ pub struct SimConfig {
     /// Serve leader reads from a lease.
     pub lease_reads: bool,
     /// Run the nodes with CheckQuorum (and so with its restart vote guard). Every drawn
-    /// configuration has it; only planted-bug tests switch it off, to show what the guard
-    /// hides. Without it, lease reads are off too (raft-core requires CheckQuorum for them).
+    /// configuration has it; `--no-check-quorum` and the sweep's runs without it switch it
+    /// off. Without it, lease reads are off too (raft-core requires CheckQuorum for them).
     pub check_quorum: bool,
     /// Planted bugs (tests only).
     pub bugs: Bugs,

@@ -72,8 +72,8 @@ enum Cmd {
     },
 }
 
-/// Departures from the drawn configuration, for showing the checkers at work (the replay
-/// command of a failure repeats them).
+/// Departures from the drawn configuration: planted bugs, to watch the checkers at work,
+/// and optional protocol features switched off (a failure's replay command repeats them).
 #[derive(clap::Args)]
 struct Tweaks {
     /// Plant a bug in the simulated runtime (ack-before-persist, forge-vote-grants,

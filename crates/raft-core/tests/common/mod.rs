@@ -284,6 +284,22 @@ impl Cluster {
         self.stabilize();
     }
 
+    /// Lets `id`'s election timer fire and runs the election one message round at a time,
+    /// stopping as soon as `id` has won: its first appends (the no-op) are still queued.
+    pub fn win_before_replicating(&mut self, id: NodeId) {
+        // Past the restart vote guard of every node.
+        let guard = self.peers[&id].cfg.election_timeout_min;
+        self.now = self.now.max(Instant::ZERO + guard).max(self.node(id).next_deadline());
+        self.step(id, Input::Tick);
+        for _ in 0..8 {
+            if self.node(id).role() == Role::Leader {
+                return;
+            }
+            self.deliver_round();
+        }
+        panic!("node {id} should have won; history: {:?}", self.history(id));
+    }
+
     /// Elects `id` and checks it won.
     pub fn elect(&mut self, id: NodeId) {
         // Past the restart vote guard of every node.
