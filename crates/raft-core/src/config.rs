@@ -25,9 +25,8 @@ pub struct Config {
     pub pre_vote: bool,
     /// A leader that has not heard from a quorum within an election timeout steps down,
     /// and followers that hear from a leader ignore vote requests for an election timeout.
-    /// A node that (re)starts grants no vote for `election_timeout_min`: it cannot know
-    /// whether it recently heard a leader, and should storage have lost its last vote, the
-    /// election that vote was cast in is decided before it votes again in that term.
+    /// A node that (re)starts grants no vote for a higher term for `election_timeout_min`:
+    /// it cannot know whether it recently heard a leader.
     pub check_quorum: bool,
     /// Serve reads from a leader lease without a heartbeat round. Requires `check_quorum`.
     /// The lease lasts `election_timeout_min - lease_clock_drift` from the start of the

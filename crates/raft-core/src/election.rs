@@ -72,11 +72,6 @@ impl Node {
         // follow no leader; a pre-vote for a later term is judged on the log alone.
         let may_vote =
             self.vote == Some(from) || (self.vote.is_none() && self.leader.is_none()) || (pre_vote && term > self.term);
-        // The restart vote guard for the restored term (higher terms are refused earlier,
-        // in `in_lease`): an empty restored vote may be one that storage lost.
-        let guarded =
-            !pre_vote && self.vote.is_none() && term == self.vote_guard_term && self.now < self.vote_guard_until;
-        let may_vote = may_vote && !guarded;
         let granted = may_vote && self.log.is_up_to_date(last_index, last_term);
         if granted && !pre_vote {
             self.vote = Some(from);

@@ -109,10 +109,6 @@ pub struct Node {
     /// After a restart the node does not know whether it recently acknowledged a leader,
     /// so it refuses to vote until this passes (keeps leader leases safe across restarts).
     pub(crate) vote_guard_until: Instant,
-    /// The term restored at start. Until `vote_guard_until`, the node also refuses a vote
-    /// in this term if its restored vote is empty: should storage have lost a vote it
-    /// acknowledged, the election that vote belonged to is decided before we vote again.
-    pub(crate) vote_guard_term: Term,
 
     // Leader state.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
@@ -204,7 +200,6 @@ impl Node {
             votes: BTreeMap::new(),
             last_heard_leader: None,
             vote_guard_until: if cfg.check_quorum { now + cfg.election_timeout_min } else { now },
-            vote_guard_term: hard_state.term,
             progress: BTreeMap::new(),
             heartbeat_deadline: now,
             check_quorum_deadline: now,

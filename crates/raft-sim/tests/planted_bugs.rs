@@ -1,7 +1,7 @@
 //! The checks can fail: bugs planted in the simulated runtime (never in raft-core) are
 //! caught, by the right property, within a bounded number of seeds.
 
-use raft_sim::{run_config, Profile, SimConfig};
+use raft_sim::{run_config, run_schedule, FaultOp, PartitionKind, Profile, SimConfig};
 
 /// Runs seeds `0..limit` of `profile` with `bug` planted; returns the first violated
 /// property and its seed.
@@ -32,4 +32,59 @@ fn forged_vote_grants_elect_two_leaders() {
 fn reads_that_bypass_read_index_are_not_linearizable() {
     let found = first_failure(Profile::Partition, "stale-reads", 20);
     assert_eq!(found.map(|f| f.1), Some("linearizability"), "{found:?}");
+}
+
+/// An election storm: the leader is cut off, and while the others elect a new one, voters
+/// crash and come back within milliseconds, many times over. The drawn schedules restart a
+/// node 50 ms or more after a crash, by which time the election it voted in is decided, so
+/// they never give a forgotten vote a second use.
+fn election_storm(seed: u64) -> Vec<FaultOp> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut below = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut ops = Vec::new();
+    for _ in 0..20 {
+        ops.push(FaultOp::Wait { ms: 200 + below(200) as u16 });
+        ops.push(FaultOp::Partition { kind: PartitionKind::IsolateLeader, pick: 0, ms: 1000 });
+        ops.push(FaultOp::Wait { ms: 140 + below(120) as u16 });
+        for _ in 0..6 {
+            ops.push(FaultOp::Crash { node: below(256) as u8, down_ms: 1 + below(15) as u16, torn: false });
+            ops.push(FaultOp::Wait { ms: 1 + below(20) as u16 });
+        }
+    }
+    ops
+}
+
+/// Three nodes on a slow network (1-40 ms), so that vote requests are still in flight
+/// when a voter comes back.
+fn storm_config(seed: u64) -> SimConfig {
+    let mut cfg = SimConfig::from_seed(seed, Profile::Network);
+    cfg.nodes = 3;
+    cfg.faults.delay = (1_000_000, 40_000_000);
+    cfg.faults.loss = 0.0;
+    cfg
+}
+
+#[test]
+fn forgetting_the_vote_on_restart_elects_two_leaders() {
+    let found = (0..60).find_map(|seed| {
+        let mut cfg = storm_config(seed);
+        cfg.plant("forget-vote-on-restart").expect("known bug");
+        run_schedule(cfg, &election_storm(seed)).err().map(|v| (v.seed, v.property))
+    });
+    assert_eq!(found.map(|f| f.1), Some("election safety"), "{found:?}");
+}
+
+#[test]
+fn the_election_storm_alone_breaks_nothing() {
+    // The control for the test above: the same schedules without the bug pass.
+    for seed in 0..60 {
+        if let Err(v) = run_schedule(storm_config(seed), &election_storm(seed)) {
+            panic!("{v}");
+        }
+    }
 }
