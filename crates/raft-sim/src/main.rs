@@ -27,23 +27,13 @@ enum Cmd {
         /// The first seed.
         #[arg(long, default_value_t = 0)]
         start: u64,
-        /// Fault profile: none, network, partition, crash, pause, drift, churn or all.
-        #[arg(long, default_value = "all")]
-        profile: Profile,
-        /// Cluster size (3, 5 or 7; default: drawn per seed).
-        #[arg(long)]
-        nodes: Option<usize>,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
-        /// Write an HTML timeline of the first failing seed (or the first seed) here.
-        #[arg(long)]
-        timeline: Option<String>,
-        /// The message kind the timeline draws (Vote, PreVote, Append, Heartbeat, ...).
-        #[arg(long, default_value = "Vote")]
-        timeline_kind: String,
         #[command(flatten)]
-        tweaks: Tweaks,
+        setup: Setup,
+        #[command(flatten)]
+        timeline: TimelineArgs,
         /// How many failures to print in full.
         #[arg(long, default_value_t = 3)]
         show: usize,
@@ -52,30 +42,26 @@ enum Cmd {
     Replay {
         /// The seed.
         seed: u64,
-        /// The fault profile it ran with.
-        #[arg(long, default_value = "all")]
-        profile: Profile,
-        /// Cluster size (as printed in the failure's replay command).
-        #[arg(long)]
-        nodes: Option<usize>,
-        /// Write an HTML timeline here.
-        #[arg(long)]
-        timeline: Option<String>,
-        /// The message kind the timeline draws.
-        #[arg(long, default_value = "Vote")]
-        timeline_kind: String,
         #[command(flatten)]
-        tweaks: Tweaks,
+        setup: Setup,
+        #[command(flatten)]
+        timeline: TimelineArgs,
         /// Print only the outcome, not every event.
         #[arg(long)]
         quiet: bool,
     },
 }
 
-/// Departures from the drawn configuration: planted bugs, to watch the checkers at work,
-/// and optional protocol features switched off (a failure's replay command repeats them).
+/// How each seed's configuration is made: drawn from the seed within a profile, then
+/// departures from it (a failure's replay command repeats them all).
 #[derive(clap::Args)]
-struct Tweaks {
+struct Setup {
+    /// Fault profile: none, network, partition, crash, pause, drift, churn or all.
+    #[arg(long, default_value = "all")]
+    profile: Profile,
+    /// Cluster size (3, 5 or 7; default: drawn per seed).
+    #[arg(long)]
+    nodes: Option<usize>,
     /// Plant a bug in the simulated runtime (ack-before-persist, forge-vote-grants,
     /// forget-vote-on-restart, stale-reads) to see the checkers catch it.
     #[arg(long)]
@@ -86,18 +72,32 @@ struct Tweaks {
     no_check_quorum: bool,
 }
 
-fn config(seed: u64, profile: Profile, nodes: Option<usize>, tweaks: &Tweaks) -> Result<SimConfig, String> {
-    let mut cfg = SimConfig::from_seed(seed, profile).with_nodes(nodes);
-    for b in &tweaks.bug {
-        cfg.plant(b)?;
+impl Setup {
+    fn config(&self, seed: u64) -> Result<SimConfig, String> {
+        let mut cfg = SimConfig::from_seed(seed, self.profile).with_nodes(self.nodes);
+        for b in &self.bug {
+            cfg.plant(b)?;
+        }
+        cfg.check_quorum = !self.no_check_quorum;
+        Ok(cfg)
     }
-    cfg.check_quorum = !tweaks.no_check_quorum;
-    Ok(cfg)
 }
 
-fn write_timeline(cfg: SimConfig, path: &str, kind: &str) -> Result<(), String> {
-    let mut cfg = cfg;
-    cfg.timeline = Some(kind.to_string());
+/// An HTML timeline to write.
+#[derive(clap::Args)]
+struct TimelineArgs {
+    /// Write an HTML timeline here (`run`: of the first failing seed, or the first seed).
+    #[arg(long)]
+    timeline: Option<String>,
+    /// The message kind the timeline draws (Vote, PreVote, Append, Heartbeat, ...).
+    #[arg(long, default_value = "Vote")]
+    timeline_kind: String,
+}
+
+/// Writes `args`' timeline of `cfg`, if one was asked for.
+fn write_timeline(mut cfg: SimConfig, args: &TimelineArgs) -> Result<(), String> {
+    let Some(path) = &args.timeline else { return Ok(()) };
+    cfg.timeline = Some(args.timeline_kind.clone());
     let title = format!(
         "seed {} profile {} nodes {} faults [{}]",
         cfg.seed,
@@ -116,12 +116,10 @@ fn write_timeline(cfg: SimConfig, path: &str, kind: &str) -> Result<(), String> 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Run { seeds, start, profile, nodes, threads, timeline, timeline_kind, tweaks, show } => {
-            run(seeds, start, profile, nodes, threads, timeline, &timeline_kind, &tweaks, show)
+        Cmd::Run { seeds, start, threads, setup, timeline, show } => {
+            run(seeds, start, threads, &setup, &timeline, show)
         }
-        Cmd::Replay { seed, profile, nodes, timeline, timeline_kind, tweaks, quiet } => {
-            replay(seed, profile, nodes, timeline, &timeline_kind, &tweaks, quiet)
-        }
+        Cmd::Replay { seed, setup, timeline, quiet } => replay(seed, &setup, &timeline, quiet),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -133,16 +131,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn replay(
-    seed: u64,
-    profile: Profile,
-    nodes: Option<usize>,
-    timeline: Option<String>,
-    kind: &str,
-    tweaks: &Tweaks,
-    quiet: bool,
-) -> Result<bool, String> {
-    let mut cfg = config(seed, profile, nodes, tweaks)?;
+fn replay(seed: u64, setup: &Setup, timeline: &TimelineArgs, quiet: bool) -> Result<bool, String> {
+    let mut cfg = setup.config(seed)?;
     eprintln!(
         "replaying seed {seed}: {} nodes, {} clients, {} keys, faults [{}], check quorum {}, lease reads {}, {:?}",
         cfg.nodes,
@@ -157,9 +147,9 @@ fn replay(
         cfg.trace = TraceLevel::Full;
     }
     let (result, _) = run_config(cfg.clone());
-    if let Some(path) = timeline {
+    if timeline.timeline.is_some() {
         cfg.trace = TraceLevel::Ring;
-        write_timeline(cfg, &path, kind)?;
+        write_timeline(cfg, timeline)?;
     }
     match result {
         Ok(s) => {
@@ -180,19 +170,15 @@ fn replay(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run(
     seeds: u64,
     start: u64,
-    profile: Profile,
-    nodes: Option<usize>,
     threads: Option<usize>,
-    timeline: Option<String>,
-    kind: &str,
-    tweaks: &Tweaks,
+    setup: &Setup,
+    timeline: &TimelineArgs,
     show: usize,
 ) -> Result<bool, String> {
-    config(start, profile, nodes, tweaks)?;
+    setup.config(start)?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let began = Instant::now();
     let bar = ProgressBar::new(seeds);
@@ -214,7 +200,7 @@ fn run(
                     break;
                 }
                 let seed = start + i;
-                let cfg = config(seed, profile, nodes, tweaks).expect("bugs validated");
+                let cfg = setup.config(seed).expect("validated before the workers started");
                 let (result, _) = run_config(cfg);
                 if tx.send((seed, result)).is_err() {
                     break;
@@ -248,7 +234,7 @@ fn run(
         println!("{v}");
     }
     let row = |k: &str, v: String| println!("  {k:<28} {v:>16}");
-    println!("summary ({profile} profile, {threads} threads)");
+    println!("summary ({} profile, {threads} threads)", setup.profile);
     row("seeds", seeds.to_string());
     row("passed", (seeds - failures.len() as u64).to_string());
     row("failed", failures.len().to_string());
@@ -267,9 +253,7 @@ fn run(
         let list: Vec<String> = failures.iter().map(|v| format!("{} ({})", v.seed, v.property)).collect();
         println!("failing seeds: {}", list.join(", "));
     }
-    if let Some(path) = timeline {
-        let seed = failures.first().map_or(start, |v| v.seed);
-        write_timeline(config(seed, profile, nodes, tweaks)?, &path, kind)?;
-    }
+    let seed = failures.first().map_or(start, |v| v.seed);
+    write_timeline(setup.config(seed)?, timeline)?;
     Ok(failures.is_empty())
 }
