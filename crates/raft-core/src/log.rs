@@ -56,6 +56,11 @@ pub struct HardState {
     /// A commit index known at the time of writing. Only a hint for faster restarts: it may
     /// lag, and the core never relies on it being current.
     pub commit: Index,
+    /// How many times the node has started. Each start takes the next number and writes it
+    /// in its first persist; until that is durable the node forwards no read, so the
+    /// contexts of forwarded reads (which carry it) are unique across restarts and a
+    /// delayed reply to an earlier incarnation cannot answer a later read.
+    pub incarnation: u64,
 }
 
 /// What a snapshot covers: everything up to and including `index`.

@@ -4,8 +4,19 @@
 //! applied once, in `Node::step`, before the body is looked at.
 
 use crate::log::{Entry, SnapshotMeta};
-use crate::types::{Index, NodeId, Term};
+use crate::types::{Index, NodeId, Term, MAX_INDEX, MAX_TERM};
 use serde::{Deserialize, Serialize};
+
+/// Names one read a follower forwarded to its leader, uniquely over the follower's whole
+/// life: `incarnation` is taken durably at each start (see `HardState::incarnation`), so a
+/// reply addressed to an earlier incarnation can never answer a later read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReadContext {
+    /// The follower's incarnation when it forwarded the read.
+    pub incarnation: u64,
+    /// Counts the incarnation's forwarded reads.
+    pub seq: u64,
+}
 
 /// A message from one node to another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,12 +85,12 @@ pub enum MessageBody {
     /// A follower asks the leader for a read index on behalf of a local read.
     ReadIndexRequest {
         /// Chosen by the follower to match the answer.
-        ctx: u64,
+        ctx: ReadContext,
     },
     /// The leader's answer to a `ReadIndexRequest`.
     ReadIndexResponse {
         /// Echoes the request.
-        ctx: u64,
+        ctx: ReadContext,
         /// The confirmed read index, or `None` if the leader could not serve it.
         index: Option<Index>,
     },
@@ -98,6 +109,36 @@ pub enum MessageBody {
         /// Whether it was installed.
         success: bool,
     },
+}
+
+impl MessageBody {
+    /// True if every term in the body is at most `MAX_TERM` and every index at most
+    /// `MAX_INDEX`. With these bounds no `+ 1` on a value from the network can overflow.
+    fn numbers_in_range(&self) -> bool {
+        let t = |t: Term| t <= MAX_TERM;
+        let i = |i: Index| i <= MAX_INDEX;
+        match self {
+            MessageBody::VoteRequest { last_log_index, last_log_term, .. } => i(*last_log_index) && t(*last_log_term),
+            MessageBody::VoteResponse { .. } | MessageBody::TimeoutNow => true,
+            MessageBody::Append { prev_log_index, prev_log_term, entries, commit } => {
+                i(*prev_log_index)
+                    && t(*prev_log_term)
+                    && i(*commit)
+                    && entries.last().is_none_or(|e| i(e.index) && t(e.term))
+            }
+            MessageBody::AppendResponse { result } => match result {
+                AppendResult::Success { match_index } => i(*match_index),
+                AppendResult::Conflict { rejected_index, hint_index, hint_term } => {
+                    i(*rejected_index) && i(*hint_index) && hint_term.is_none_or(t)
+                }
+            },
+            MessageBody::Heartbeat { commit, .. } => i(*commit),
+            MessageBody::HeartbeatResponse { .. } | MessageBody::ReadIndexRequest { .. } => true,
+            MessageBody::ReadIndexResponse { index, .. } => index.is_none_or(i),
+            MessageBody::InstallSnapshot { meta } => i(meta.index) && t(meta.term),
+            MessageBody::InstallSnapshotResponse { index, .. } => i(*index),
+        }
+    }
 }
 
 /// The outcome of an `Append` on the follower.
@@ -199,6 +240,12 @@ impl Message {
         }
         if self.from == self.to {
             return Err(DecodeError::Invalid("message addressed to its sender"));
+        }
+        if self.term > MAX_TERM {
+            return Err(DecodeError::Invalid("term above MAX_TERM"));
+        }
+        if !self.body.numbers_in_range() {
+            return Err(DecodeError::Invalid("term above MAX_TERM or index above MAX_INDEX"));
         }
         if let MessageBody::Append { prev_log_index, prev_log_term, entries, .. } = &self.body {
             let mut expect = prev_log_index.checked_add(1).ok_or(DecodeError::Invalid("index overflow"))?;

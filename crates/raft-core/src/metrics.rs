@@ -8,7 +8,7 @@ pub struct Metrics {
     pub dropped_invalid: u64,
     /// Messages addressed to another node.
     pub dropped_misaddressed: u64,
-    /// Messages from an older term that needed no answer.
+    /// Messages from an older term (answered or not, they change nothing but the answer).
     pub dropped_stale_term: u64,
     /// Vote requests ignored because a leader was heard recently (CheckQuorum lease).
     pub dropped_in_lease: u64,

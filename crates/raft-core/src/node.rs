@@ -5,14 +5,14 @@
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, History, Transition, TransitionReason};
 use crate::io::{Action, Input, Persist, ProposalError};
-use crate::log::{Entry, HardState, Payload, RaftLog, SnapshotMeta};
+use crate::log::{Entry, HardState, RaftLog, SnapshotMeta};
 use crate::membership::Membership;
 use crate::message::{Message, MessageBody};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::read::ReadState;
 use crate::status::{PeerStatus, Status};
-use crate::types::{Index, Instant, NodeId, ProposalId, Role, Term};
+use crate::types::{Index, Instant, NodeId, ProposalId, Role, Term, MAX_INDEX, MAX_TERM};
 use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::collections::{BTreeMap, VecDeque};
@@ -86,6 +86,8 @@ pub struct Node {
     // Durable state (mirrored by the runtime's storage once persisted).
     pub(crate) term: Term,
     pub(crate) vote: Option<NodeId>,
+    /// This start's number (`HardState::incarnation`); forwarded reads carry it.
+    pub(crate) incarnation: u64,
     pub(crate) log: RaftLog,
     /// The latest snapshot point.
     pub(crate) snapshot: SnapshotMeta,
@@ -163,13 +165,26 @@ impl Node {
         let log = RaftLog::restore(snapshot.index, snapshot.term, entries).map_err(|e| {
             ConfigError::Restore(format!("log does not follow the snapshot at {}: {e}", snapshot.index))
         })?;
-        if hard_state.term < log.last_term() {
+        if hard_state.term > MAX_TERM || snapshot.term > MAX_TERM || log.last_index() > MAX_INDEX {
             return Err(ConfigError::Restore(format!(
-                "hard state term {} is below the last log term {}",
+                "term or index beyond the accepted maximum (hard state term {}, snapshot term {}, last index {})",
                 hard_state.term,
-                log.last_term()
+                snapshot.term,
+                log.last_index()
             )));
         }
+        let incarnation = hard_state.incarnation.checked_add(1).ok_or_else(|| {
+            ConfigError::Restore(format!("incarnation {} cannot be incremented", hard_state.incarnation))
+        })?;
+        // A persist torn after its entries and before its hard state leaves entries of a
+        // term the stored hard state has not reached. Adopting that term with no vote is
+        // safe: a vote in it, if one was cast, was in the torn hard state, so the grant was
+        // never sent (grants wait for durability).
+        let (term, vote) = if hard_state.term < log.last_term() {
+            (log.last_term(), None)
+        } else {
+            (hard_state.term, hard_state.vote)
+        };
         if applied < snapshot.index || applied > log.last_index() {
             return Err(ConfigError::Restore(format!(
                 "applied index {applied} outside snapshot {}..=last {}",
@@ -182,8 +197,9 @@ impl Node {
             id: cfg.id,
             rng: Pcg64Mcg::seed_from_u64(cfg.rng_seed),
             now,
-            term: hard_state.term,
-            vote: hard_state.vote,
+            term,
+            vote,
+            incarnation,
             stable_index: log.last_index(),
             log,
             committed_membership: snapshot.membership.clone(),
@@ -212,7 +228,8 @@ impl Node {
             pending_change: None,
             reads: ReadState::default(),
             proposals: VecDeque::new(),
-            hard_state_dirty: false,
+            // The new incarnation (and a term raised above) must be durable before it is used.
+            hard_state_dirty: true,
             persist_seq: 0,
             durable_seq: 0,
             inflight_persists: VecDeque::new(),
@@ -229,22 +246,7 @@ impl Node {
             metrics: Metrics::default(),
             cfg,
         };
-        // Rebuild the membership history from the log: the latest entry is in effect, the
-        // latest at or below the commit index is committed.
-        let found: Vec<(Index, Membership)> = node
-            .log
-            .entries()
-            .iter()
-            .filter_map(|e| match &e.payload {
-                Payload::Membership(m) => Some((e.index, Membership::clone(m))),
-                _ => None,
-            })
-            .collect();
-        for (index, m) in found {
-            node.membership_log.push_back((index, m.clone()));
-            node.membership = m;
-        }
-        node.advance_committed_membership(false);
+        node.rebuild_membership();
         node.reset_election_deadline();
         node.record_transition(Role::Follower, TransitionReason::Restarted);
         Ok(node)
@@ -381,6 +383,8 @@ impl Node {
                 }
             }
         } else if m.term < self.term {
+            // Counted whether or not it is answered: its content never touches our state.
+            self.metrics.dropped_stale_term += 1;
             match &m.body {
                 // A leader of an older term (cut off, now back) learns it was deposed;
                 // without this it could stay stuck if PreVote stops us from raising terms.
@@ -398,9 +402,7 @@ impl Node {
                     let ctx = *ctx;
                     self.send(m.from, MessageBody::ReadIndexResponse { ctx, index: None });
                 }
-                _ => {
-                    self.metrics.dropped_stale_term += 1;
-                }
+                _ => {}
             }
             return;
         }
@@ -443,12 +445,15 @@ impl Node {
             self.lease_forfeited = true;
             self.lease_until = None;
         }
-        let gate = matches!(
-            body,
+        let gate = match body {
             MessageBody::VoteResponse { pre_vote: false, .. }
-                | MessageBody::AppendResponse { .. }
-                | MessageBody::InstallSnapshotResponse { .. }
-        );
+            | MessageBody::AppendResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. } => true,
+            // A read context is unique only once this start's incarnation is durable (the
+            // first persist carries it).
+            MessageBody::ReadIndexRequest { .. } => self.durable_seq == 0,
+            _ => false,
+        };
         let msg = Message { from: self.id, to, term: self.term, body };
         if gate {
             let seq = self.covering_persist_seq();
@@ -599,7 +604,7 @@ impl Node {
     // ---- role changes ---------------------------------------------------------------
 
     pub(crate) fn hard_state(&self) -> HardState {
-        HardState { term: self.term, vote: self.vote, commit: self.commit }
+        HardState { term: self.term, vote: self.vote, commit: self.commit, incarnation: self.incarnation }
     }
 
     pub(crate) fn reset_election_deadline(&mut self) {
@@ -674,7 +679,7 @@ impl Node {
 
     /// True if this node may start an election now.
     pub(crate) fn can_campaign(&self) -> bool {
-        !self.paused && self.membership.is_voter(self.id) && self.installing.is_none()
+        !self.paused && self.membership.is_voter(self.id) && self.installing.is_none() && self.term < MAX_TERM
     }
 
     /// With CheckQuorum, a node that heard from a leader within the minimum election timeout

@@ -9,7 +9,7 @@
 //! the next one, which starts as soon as the current one completes.
 
 use crate::io::{Action, ReadError, ReadPolicy};
-use crate::message::MessageBody;
+use crate::message::{MessageBody, ReadContext};
 use crate::node::Node;
 use crate::types::{Index, Instant, NodeId, ReadId, Role};
 use core::time::Duration;
@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ReadOrigin {
     Local(ReadId),
-    Remote { from: NodeId, ctx: u64 },
+    Remote { from: NodeId, ctx: ReadContext },
 }
 
 /// All reads in progress on one node.
@@ -33,9 +33,10 @@ pub(crate) struct ReadState {
     /// Reads confirmed by a remote leader keep their deadline: a follower that stopped
     /// receiving the log (cut off, or removed without knowing) would never apply them.
     waiting_apply: Vec<(Index, ReadId, Option<Instant>)>,
-    /// Follower: reads forwarded to the leader, by context: (id, sent at).
+    /// Follower: reads forwarded to the leader, by `ReadContext::seq` (the incarnation is
+    /// this node's own): (id, sent at).
     forwarded: BTreeMap<u64, (ReadId, Instant)>,
-    next_ctx: u64,
+    next_seq: u64,
 }
 
 impl ReadState {
@@ -59,9 +60,10 @@ impl Node {
                 // A node missing from its own latest configuration (removed, or not yet told
                 // it joined) gets no more of the log, so it could never apply a read index.
                 (ReadPolicy::AllowFollower, Some(leader)) if self.membership.contains(self.id) => {
-                    let ctx = self.reads.next_ctx;
-                    self.reads.next_ctx += 1;
-                    self.reads.forwarded.insert(ctx, (id, self.now));
+                    let seq = self.reads.next_seq;
+                    self.reads.next_seq += 1;
+                    self.reads.forwarded.insert(seq, (id, self.now));
+                    let ctx = ReadContext { incarnation: self.incarnation, seq };
                     self.send(leader, MessageBody::ReadIndexRequest { ctx });
                 }
                 _ => {
@@ -168,7 +170,7 @@ impl Node {
         }
     }
 
-    pub(crate) fn handle_read_index_request(&mut self, from: NodeId, ctx: u64) {
+    pub(crate) fn handle_read_index_request(&mut self, from: NodeId, ctx: ReadContext) {
         if self.role != Role::Leader {
             self.send(from, MessageBody::ReadIndexResponse { ctx, index: None });
             return;
@@ -176,8 +178,10 @@ impl Node {
         self.leader_read(ReadOrigin::Remote { from, ctx });
     }
 
-    pub(crate) fn handle_read_index_response(&mut self, ctx: u64, index: Option<Index>) {
-        let Some((id, sent)) = self.reads.forwarded.remove(&ctx) else {
+    pub(crate) fn handle_read_index_response(&mut self, ctx: ReadContext, index: Option<Index>) {
+        // A reply to an earlier incarnation's read names a context this one never used.
+        let forwarded = if ctx.incarnation == self.incarnation { self.reads.forwarded.remove(&ctx.seq) } else { None };
+        let Some((id, sent)) = forwarded else {
             self.metrics.dropped_unexpected += 1;
             return;
         };

@@ -44,7 +44,7 @@ impl Node {
         if let Some(lag) = change.require_caught_up {
             let last = self.log.last_index();
             for v in &change.add_voters {
-                let caught_up = self.progress.get(v).is_some_and(|p| p.match_index + lag >= last);
+                let caught_up = self.progress.get(v).is_some_and(|p| p.match_index.saturating_add(lag) >= last);
                 if !caught_up {
                     self.emit(Event::MembershipChangeRejected {
                         id,
@@ -114,6 +114,26 @@ impl Node {
         self.sync_progress_with_membership();
         self.emit(Event::MembershipProposed { index, membership: m });
         index
+    }
+
+    /// Derives the membership state from its sources of truth, the snapshot's configuration
+    /// and the configuration entries in the log: the latest is in effect, the latest at or
+    /// below the commit index is committed. Tells user code nothing (the caller decides).
+    pub(crate) fn rebuild_membership(&mut self) {
+        self.committed_membership = self.snapshot.membership.clone();
+        self.committed_membership_index = self.snapshot.index;
+        self.membership_log = self
+            .log
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::Membership(m) => Some((e.index, Membership::clone(m))),
+                _ => None,
+            })
+            .collect();
+        self.membership =
+            self.membership_log.back().map_or_else(|| self.snapshot.membership.clone(), |(_, m)| m.clone());
+        self.advance_committed_membership(false);
     }
 
     /// Moves membership entries at or below the commit index into the committed base, and
@@ -236,12 +256,13 @@ impl Node {
             }
             self.log.reset_to_snapshot(meta.index, meta.term);
         }
-        self.membership_log.retain(|(i, _)| *i > meta.index);
-        self.committed_membership = meta.membership.clone();
-        self.committed_membership_index = meta.index;
-        self.membership = self.membership_log.back().map_or_else(|| meta.membership.clone(), |(_, m)| m.clone());
         self.stable_index = self.stable_index.max(meta.index);
         self.commit = self.commit.max(meta.index);
+        self.snapshot = meta.clone();
+        // From the snapshot's configuration and the entries kept after it, not from what
+        // was uncommitted before: the commit index may have moved past configurations in
+        // the kept suffix while the install ran (they are committed, and must stay so).
+        self.rebuild_membership();
         self.apply_sent = meta.index;
         self.applied = meta.index;
         // Our own proposals folded into the snapshot: their fate is not knowable here.
@@ -249,7 +270,6 @@ impl Node {
             let (index, _, id) = self.proposals.pop_front().expect("front exists");
             self.actions.push(Action::ProposalRejected { id, error: ProposalError::OutcomeUnknown { index } });
         }
-        self.snapshot = meta.clone();
         self.bytes_since_snapshot = 0;
         self.pending_snapshot_persist = Some(meta.clone());
         self.release_applied_reads();

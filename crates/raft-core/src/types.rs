@@ -11,6 +11,18 @@ pub type Term = u64;
 /// A position in the replicated log. The first entry has index 1; index 0 means "nothing".
 pub type Index = u64;
 
+/// The highest term a node accepts from the network or from storage (2^63 − 1).
+///
+/// Terms grow by one per election, so no real cluster comes near it; what does is a forged
+/// or corrupted message, and accepting one would leave the node unable to campaign
+/// (`term + 1` would overflow). Messages with a larger term are dropped as invalid, and a
+/// node whose term reached the bound refuses to campaign rather than overflow.
+pub const MAX_TERM: Term = i64::MAX as u64;
+
+/// The highest log index a node accepts from the network or from storage (2^63 − 1), for
+/// the same reason as [`MAX_TERM`]: every index from outside can then be incremented.
+pub const MAX_INDEX: Index = i64::MAX as u64;
+
 /// A point in time as the runtime reports it, in nanoseconds since an arbitrary epoch.
 ///
 /// raft-core never reads a clock: every call that needs the time receives an `Instant`.

@@ -49,9 +49,12 @@ impl Arbitrary for AnyMessage {
             },
             4 => MessageBody::Heartbeat { commit: small(g), seq: small(g) },
             5 => MessageBody::HeartbeatResponse { seq: small(g) },
-            6 => MessageBody::ReadIndexRequest { ctx: small(g) },
+            6 => MessageBody::ReadIndexRequest { ctx: ReadContext { incarnation: small(g), seq: small(g) } },
             7 => MessageBody::TimeoutNow,
-            _ => MessageBody::ReadIndexResponse { ctx: small(g), index: Option::<u8>::arbitrary(g).map(u64::from) },
+            _ => MessageBody::ReadIndexResponse {
+                ctx: ReadContext { incarnation: small(g), seq: small(g) },
+                index: Option::<u8>::arbitrary(g).map(u64::from),
+            },
         };
         AnyMessage(Message { from, to, term, body })
     }

@@ -8,7 +8,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use raft_core::{
     Action, AppendResult, Config, Entry, Input, Instant, MembershipChange, Message, MessageBody, Node, Payload,
-    ProposalId, ReadId, ReadPolicy, RestoredState, Role,
+    ProposalId, ReadContext, ReadId, ReadPolicy, RestoredState, Role, MAX_TERM,
 };
 use std::time::Duration;
 
@@ -21,10 +21,32 @@ pub fn decode_message(data: &[u8]) {
     }
 }
 
+/// A term, index, lag or counter drawn over the whole `u64` range, weighted toward the
+/// values where arithmetic breaks: 0, 1, the accepted bounds and the type's maximum, as
+/// well as small values (where a protocol actually runs) and uniformly random ones.
+#[derive(Copy, Clone, Debug)]
+pub struct Wide(pub u64);
+
+impl<'a> Arbitrary<'a> for Wide {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Wide(match u8::arbitrary(u)? % 16 {
+            0 => 0,
+            1 => 1,
+            2 => u64::MAX - 1,
+            3 => u64::MAX,
+            4 => MAX_TERM - 1,
+            5 => MAX_TERM,
+            6 => MAX_TERM + 1,
+            7 => u64::arbitrary(u)?,
+            _ => u64::from(u8::arbitrary(u)?),
+        }))
+    }
+}
+
 /// One operation a fuzzer can feed a single node.
 #[derive(Debug, Arbitrary)]
 enum NodeOp {
-    Message { from: u8, term: u8, body: FuzzBody },
+    Message { from: u8, term: Wide, body: FuzzBody },
     Tick { advance_ms: u16 },
     Propose,
     Read { follower_ok: bool },
@@ -35,23 +57,24 @@ enum NodeOp {
     Resume,
     Shutdown,
     AddLearner { id: u8 },
+    Promote { id: u8, lag: Option<Wide> },
     Remove { id: u8 },
     Snapshot,
 }
 
 #[derive(Debug, Arbitrary)]
 enum FuzzBody {
-    Vote { pre_vote: bool, last_index: u8, last_term: u8, transfer: bool, response: Option<bool> },
-    Append { prev_index: u8, prev_term: u8, terms: Vec<u8>, commit: u8 },
-    AppendOk { match_index: u8 },
-    AppendConflict { rejected: u8, hint: u8, hint_term: Option<u8> },
-    Heartbeat { commit: u8, seq: u8, response: bool },
-    ReadIndex { ctx: u8, index: Option<u8>, response: bool },
+    Vote { pre_vote: bool, last_index: Wide, last_term: Wide, transfer: bool, response: Option<bool> },
+    Append { prev_index: Wide, prev_term: Wide, terms: Vec<u8>, commit: Wide },
+    AppendOk { match_index: Wide },
+    AppendConflict { rejected: Wide, hint: Wide, hint_term: Option<Wide> },
+    Heartbeat { commit: Wide, seq: Wide, response: bool },
+    ReadIndex { incarnation: Wide, seq: Wide, index: Option<Wide>, response: bool },
     TimeoutNow,
 }
 
 fn body(b: FuzzBody) -> MessageBody {
-    let (i, t) = (u64::from, u64::from);
+    let (i, t) = (|w: Wide| w.0, |w: Wide| w.0);
     match b {
         FuzzBody::Vote { pre_vote, last_index, last_term, transfer, response: None } => {
             MessageBody::VoteRequest { pre_vote, last_log_index: i(last_index), last_log_term: t(last_term), transfer }
@@ -65,8 +88,9 @@ fn body(b: FuzzBody) -> MessageBody {
                 .take(16)
                 .enumerate()
                 .map(|(k, d)| {
-                    term += u64::from(*d % 2);
-                    Entry { term, index: i(prev_index) + 1 + k as u64, payload: Payload::Noop }
+                    term = term.saturating_add(u64::from(*d % 2));
+                    let index = i(prev_index).wrapping_add(1 + k as u64);
+                    Entry { term, index, payload: Payload::Noop }
                 })
                 .collect();
             MessageBody::Append {
@@ -87,13 +111,16 @@ fn body(b: FuzzBody) -> MessageBody {
             },
         },
         FuzzBody::Heartbeat { commit, seq, response: false } => {
-            MessageBody::Heartbeat { commit: i(commit), seq: u64::from(seq) }
+            MessageBody::Heartbeat { commit: i(commit), seq: seq.0 }
         }
-        FuzzBody::Heartbeat { seq, .. } => MessageBody::HeartbeatResponse { seq: u64::from(seq) },
-        FuzzBody::ReadIndex { ctx, response: false, .. } => MessageBody::ReadIndexRequest { ctx: u64::from(ctx) },
-        FuzzBody::ReadIndex { ctx, index, .. } => {
-            MessageBody::ReadIndexResponse { ctx: u64::from(ctx), index: index.map(i) }
+        FuzzBody::Heartbeat { seq, .. } => MessageBody::HeartbeatResponse { seq: seq.0 },
+        FuzzBody::ReadIndex { incarnation, seq, response: false, .. } => {
+            MessageBody::ReadIndexRequest { ctx: ReadContext { incarnation: incarnation.0, seq: seq.0 } }
         }
+        FuzzBody::ReadIndex { incarnation, seq, index, .. } => MessageBody::ReadIndexResponse {
+            ctx: ReadContext { incarnation: incarnation.0, seq: seq.0 },
+            index: index.map(i),
+        },
         FuzzBody::TimeoutNow => MessageBody::TimeoutNow,
     }
 }
@@ -115,7 +142,7 @@ pub fn node_inputs(data: &[u8]) {
         let n = n as u64;
         let input = match op {
             NodeOp::Message { from, term, body: b } => {
-                Input::Message(Message { from: u64::from(from % 5), to: 1, term: u64::from(term), body: body(b) })
+                Input::Message(Message { from: u64::from(from % 5), to: 1, term: term.0, body: body(b) })
             }
             NodeOp::Tick { advance_ms } => {
                 now = now + Duration::from_millis(u64::from(advance_ms % 1000));
@@ -140,6 +167,13 @@ pub fn node_inputs(data: &[u8]) {
             NodeOp::AddLearner { id } => Input::ChangeMembership {
                 id: ProposalId(n),
                 change: Box::new(MembershipChange::add_learner(u64::from(id % 6))),
+            },
+            NodeOp::Promote { id, lag } => Input::ChangeMembership {
+                id: ProposalId(n),
+                change: Box::new(MembershipChange {
+                    require_caught_up: lag.map(|l| l.0),
+                    ..MembershipChange::add_voter(u64::from(id % 6))
+                }),
             },
             NodeOp::Remove { id } => Input::ChangeMembership {
                 id: ProposalId(n),

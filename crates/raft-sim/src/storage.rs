@@ -126,7 +126,7 @@ impl Durable {
         if let Some(meta) = self.installed.range(self.snapshot.index + 1..).next_back().map(|(_, m)| m.clone()) {
             self.apply_snapshot(&meta);
             if self.hard_state.term < meta.term {
-                self.hard_state = HardState { term: meta.term, vote: None, commit: self.hard_state.commit };
+                self.hard_state = HardState { term: meta.term, vote: None, ..self.hard_state };
             }
         }
         let d = &*self;

@@ -106,7 +106,7 @@ fn a_lost_synced_suffix_is_refused() {
 fn a_hard_state_pointing_past_the_log_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store_with(dir.path(), 10);
-    store.save_hard_state(&HardState { term: 1, vote: Some(1), commit: 12 }).unwrap();
+    store.save_hard_state(&HardState { term: 1, vote: Some(1), commit: 12, incarnation: 0 }).unwrap();
     store.sync().unwrap();
     drop(store);
     let err = open_err(dir.path());

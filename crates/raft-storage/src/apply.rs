@@ -54,7 +54,7 @@ pub fn restore<S: Storage + ?Sized>(store: &mut S) -> Result<RestoredState, Stor
             // not durable.
             let hs = store.hard_state();
             if hs.term < data.term {
-                store.save_hard_state(&HardState { term: data.term, vote: None, commit: hs.commit })?;
+                store.save_hard_state(&HardState { term: data.term, vote: None, ..hs })?;
             }
             store.sync()?;
         } else if data.index < point.index {

@@ -415,6 +415,7 @@ fn run_op<F: StoreFactory>(
                 term: log.hard_state.term.max(term),
                 vote: Some(u64::from(seed % 3) + 1),
                 commit: commit + Index::from(seed) % (new_last - commit + 1),
+                incarnation: log.hard_state.incarnation + u64::from(seed % 2),
             });
             let lo_c = point.max(model.data_index());
             let snapshot = match compact {
@@ -434,7 +435,7 @@ fn run_op<F: StoreFactory>(
         Op::Install { ahead, term_bump, then_append, data_only, seed } => {
             let s = commit.max(point).max(model.data_index()) + 1 + Index::from(ahead % 4);
             let term = log.last_term() + Term::from(term_bump);
-            let hs = HardState { term: log.hard_state.term.max(term), vote: None, commit: s };
+            let hs = HardState { term: log.hard_state.term.max(term), vote: None, commit: s, ..log.hard_state };
             let meta = SnapshotMeta { index: s, term, membership: membership(seed) };
             store_data(store, model, &meta, seed)?;
             if data_only {
@@ -474,6 +475,7 @@ fn run_op<F: StoreFactory>(
                 term: log.hard_state.term + Term::from(term_bump),
                 vote: (vote % 5 != 0).then_some(u64::from(vote % 5)),
                 commit: commit + Index::from(c) % (last - commit + 1),
+                incarnation: log.hard_state.incarnation + 1,
             };
             ok("save_hard_state", store.save_hard_state(&hs))?;
             model.log.hard_state = hs;
@@ -537,7 +539,7 @@ fn reopen<F: StoreFactory>(
                 c.set_point(data);
                 // `restore` raises the term to the snapshot's (see `raft_storage::restore`).
                 if c.hard_state.term < data.term {
-                    c.hard_state = HardState { term: data.term, vote: None, commit: c.hard_state.commit };
+                    c.hard_state = HardState { term: data.term, vote: None, ..c.hard_state };
                 }
             }
         }

@@ -122,6 +122,7 @@ impl Cluster {
             let disk = Disk { snapshot: restored.snapshot.clone(), ..Default::default() };
             let node = Node::new(cfg.clone(), restored, Instant::ZERO).expect("valid config");
             c.peers.insert(id, Peer::new(node, cfg, disk));
+            c.collect(id); // a new incarnation's first persist
         }
         c
     }
@@ -131,6 +132,7 @@ impl Cluster {
         let cfg = config(id);
         let node = Node::new(cfg.clone(), RestoredState::default(), self.now).expect("valid config");
         self.peers.insert(id, Peer::new(node, cfg, Disk::default()));
+        self.collect(id);
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -391,6 +393,7 @@ impl Cluster {
         };
         peer.node = Node::new(peer.cfg.clone(), restored, now).expect("restart from disk");
         peer.applied.retain(|(i, _)| *i <= d.snapshot.index);
+        self.collect(id);
     }
 
     pub fn history(&self, id: NodeId) -> Vec<Transition> {

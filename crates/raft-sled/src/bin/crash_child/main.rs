@@ -45,8 +45,12 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
         let entries: Vec<_> = (last + 1..=last + batch).map(workload::entry).collect();
         term = term.max(entries.last().map_or(0, |e| e.term));
         seq += 1;
-        let mut persist =
-            Persist { seq, hard_state: Some(HardState { term, vote: Some(1), commit: last }), entries, snapshot: None };
+        let mut persist = Persist {
+            seq,
+            hard_state: Some(HardState { term, vote: Some(1), commit: last, incarnation: 1 }),
+            entries,
+            snapshot: None,
+        };
         let point = store.snapshot_point().index;
         if last - point >= workload::COMPACT_EVERY {
             // Store snapshot data, then record its point, as a runtime would.
