@@ -9,10 +9,13 @@
 //!   globally; by induction two logs that share an (index, term) share the whole prefix;
 //! - **leader completeness**: a new leader holds every entry committed so far;
 //! - **state machine safety**: no two nodes commit or apply different entries at an index,
-//!   and replicas that applied the same index hold the same state.
+//!   and replicas that applied the same index hold the same state;
+//! - **membership from the log**: the configuration a node acts on is the latest one in
+//!   its snapshot and log, and the one it calls committed is the latest at or below its
+//!   commit index (a node that loses track of one can count the wrong quorum).
 
 use crate::trace::Fnv;
-use raft_core::{Entry, Index, Node, NodeId, Payload, Role, Term};
+use raft_core::{Entry, Index, Membership, Node, NodeId, Payload, Role, Term};
 use std::collections::BTreeMap;
 
 /// A violated property and what shows it.
@@ -41,6 +44,8 @@ struct Shadow {
     leading: Option<Term>,
     /// The commit index at the last step (reset on restart).
     commit: Index,
+    /// The configuration entries of the node's log at the last step, by index.
+    configs: BTreeMap<Index, Membership>,
 }
 
 /// The global record and the per-node shadows.
@@ -133,8 +138,12 @@ impl Checker {
         }
         sh.terms.truncate(last as usize);
         sh.terms.resize(last as usize, 0);
+        sh.configs.split_off(&(j + 1));
         for i in (j + 1).max(first)..=last {
             let e = log.entry(i).expect("index within the in-memory log");
+            if let Payload::Membership(m) = &e.payload {
+                sh.configs.insert(i, Membership::clone(m));
+            }
             let prev = log.term(i - 1).unwrap_or(0);
             let h = payload_hash(&e.payload);
             match self.entries.get(&(i, e.term)) {
@@ -208,6 +217,23 @@ impl Checker {
             }
         }
         sh.commit = commit;
+
+        // Membership from the log: what the snapshot and the log say, nothing else.
+        let snapshot = &node.snapshot().membership;
+        let latest = sh.configs.range(first..).next_back().map_or(snapshot, |(_, m)| m);
+        let committed = sh.configs.range(first..=commit.max(first)).next_back();
+        let committed = committed.filter(|(i, _)| **i <= commit).map_or(snapshot, |(_, m)| m);
+        if node.membership() != latest || node.committed_membership() != committed {
+            return Err(Fail::new(
+                "membership from the log",
+                format!(
+                    "n{id} acts on {:?} (committed {:?}), but its snapshot and log say {latest:?} (committed {committed:?}; snapshot {}, commit {commit}, last {last})",
+                    node.membership(),
+                    node.committed_membership(),
+                    node.snapshot().index
+                ),
+            ));
+        }
         Ok(())
     }
 

@@ -128,6 +128,11 @@ pub struct FaultParams {
     pub drift_ppm: u64,
     /// Snapshot every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Probability that a message reaching a crashed node is held (in a switch, a socket
+    /// buffer, a retransmission) and delivered to its next incarnation instead of lost.
+    pub survive_restart: f64,
+    /// Some crashes restart within 1–20 ms, inside an election, as a supervisor would.
+    pub quick_restarts: bool,
 }
 
 impl FaultParams {
@@ -148,6 +153,8 @@ impl FaultParams {
             transfers: false,
             churn: false,
             drift_ppm: 0,
+            survive_restart: 0.0,
+            quick_restarts: false,
             snapshot_every: 0,
         }
     }
@@ -293,6 +300,14 @@ impl SimConfig {
         }
         f.nemesis_interval = rng.gen_range(100..800) * MS;
         cfg.lease_reads = f.drift_ppm > 0 || rng.gen_bool(0.3);
+        // Fault models added later draw from a stream of their own, so the draws above
+        // (and the runs they describe) stay what they were for every seed.
+        let mut aux = Pcg64::seed_from_u64(seed ^ 0x0A0C_5EED_0000_0001);
+        let f = &mut cfg.faults;
+        if f.crashes {
+            f.survive_restart = if aux.gen_bool(0.7) { aux.gen_range(0.0..0.5) } else { 0.0 };
+            f.quick_restarts = aux.gen_bool(0.5);
+        }
         cfg
     }
 

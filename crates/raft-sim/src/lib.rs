@@ -57,7 +57,8 @@ pub fn run_config(cfg: SimConfig) -> (Result<Summary, Violation>, Option<Timelin
 /// The fault schedule a configuration's seed draws.
 pub fn draw_schedule(cfg: &SimConfig) -> Vec<FaultOp> {
     let mut rng = Pcg64::seed_from_u64(cfg.seed ^ 0x00C0_FFEE_D00D_F00D);
-    schedule::draw(&mut rng, &cfg.faults, cfg.fault_time)
+    let mut aux = Pcg64::seed_from_u64(cfg.seed ^ 0x0A0C_5EED_0000_0002);
+    schedule::draw(&mut rng, &mut aux, &cfg.faults, cfg.fault_time)
 }
 
 /// Runs a cluster through an arbitrary fault schedule (for fuzzing): `schedule` replaces

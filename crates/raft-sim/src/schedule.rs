@@ -84,8 +84,9 @@ pub enum FaultOp {
 }
 
 /// Draws the schedule of a run's faulty phase, `duration` nanoseconds long, using the
-/// fault families switched on in `f`.
-pub fn draw(rng: &mut impl Rng, f: &FaultParams, duration: u64) -> Vec<FaultOp> {
+/// fault families switched on in `f`. Later fault models draw from `aux` only, so that
+/// adding one leaves `rng`'s draws, and the schedules older seeds name, unchanged.
+pub fn draw(rng: &mut impl Rng, aux: &mut impl Rng, f: &FaultParams, duration: u64) -> Vec<FaultOp> {
     let mut kinds: Vec<u8> = Vec::new();
     let mut add = |on: bool, k: u8, weight: usize| {
         if on {
@@ -125,7 +126,11 @@ pub fn draw(rng: &mut impl Rng, f: &FaultParams, duration: u64) -> Vec<FaultOp> 
                     FaultOp::Partition { kind, pick: rng.gen(), ms }
                 }
             }
-            1 => FaultOp::Crash { node, down_ms: ms, torn: f.torn_writes && rng.gen_bool(0.5) },
+            1 => {
+                let torn = f.torn_writes && rng.gen_bool(0.5);
+                let down_ms = if f.quick_restarts && aux.gen_bool(0.3) { aux.gen_range(1..20) } else { ms };
+                FaultOp::Crash { node, down_ms, torn }
+            }
             2 => FaultOp::Freeze { node, ms: ms.min(1200) },
             3 => FaultOp::Pause { node, ms },
             4 => FaultOp::Transfer { to: rng.gen_bool(0.5).then(|| rng.gen()) },

@@ -165,6 +165,9 @@ struct Slot {
     leader_commit: Index,
     leader_term: Option<raft_core::Term>,
     last_state: Option<(Role, u64, u64, u64)>,
+    /// Messages that reached the node while it was down and will reach its next
+    /// incarnation (`FaultParams::survive_restart`).
+    survivors: Vec<Message>,
 }
 
 impl Slot {
@@ -212,6 +215,8 @@ struct Client {
 pub struct Sim {
     cfg: SimConfig,
     rng: Pcg64,
+    /// Draws of fault models added after `rng`'s were fixed (see `SimConfig::from_seed`).
+    aux_rng: Pcg64,
     now: u64,
     seq: u64,
     queue: BTreeMap<(u64, u64), Ev>,
@@ -275,6 +280,7 @@ impl Sim {
                 leader_commit: 0,
                 leader_term: None,
                 last_state: None,
+                survivors: Vec::new(),
             })
             .collect();
         let clients = (0..cfg.clients)
@@ -285,6 +291,7 @@ impl Sim {
         let summary = Summary { seed: cfg.seed, nodes: cfg.nodes, ..Default::default() };
         Sim {
             rng,
+            aux_rng: Pcg64::seed_from_u64(cfg.seed ^ 0x0A0C_5EED_0000_0003),
             now: 0,
             seq: 0,
             queue: BTreeMap::new(),
@@ -451,6 +458,11 @@ impl Sim {
         if inc > 1 {
             self.note(id, format!("restart (applied {}, last {})", restored.applied, slot_last(&restored)));
         }
+        // What was in flight to the previous incarnation and survived reaches this one.
+        for msg in std::mem::take(&mut self.slot(id).survivors) {
+            let d = self.aux_rng.gen_range(0..=300 * MS);
+            self.at(self.now + d, Ev::Deliver { msg, sent: self.now });
+        }
         self.after_step(id)
     }
 
@@ -458,8 +470,8 @@ impl Sim {
         let n = self.slot(id).storage.unsynced.len();
         let (full, keep) = if torn && n > 0 {
             let full = self.rng.gen_range(0..n);
-            let len = self.slot(id).storage.unsynced[full].entries.len();
-            (full, Some(self.rng.gen_range(0..=len)))
+            let writes = Durable::writes(&self.slot(id).storage.unsynced[full]);
+            (full, Some(self.aux_rng.gen_range(0..=writes)))
         } else {
             (0, None)
         };
@@ -467,7 +479,7 @@ impl Sim {
         slot.storage.crash(full, keep).map_err(|e| Fail::new("persist contract", e))?;
         slot.stop(Status::Down);
         let what = match keep {
-            Some(k) => format!("crash ({n} unsynced persists: {full} kept whole, next torn to {k} entries)"),
+            Some(k) => format!("crash ({n} unsynced persists: {full} kept whole, next torn after {k} writes)"),
             None => format!("crash ({n} unsynced persists lost)"),
         };
         self.note(id, what);
@@ -837,6 +849,17 @@ impl Sim {
 
     fn handle(&mut self, ev: Ev) -> Result<(), Fail> {
         if let Some(target) = ev.target() {
+            let survive = self.cfg.faults.survive_restart;
+            if self.slot(target).status == Status::Down
+                && matches!(ev, Ev::Deliver { .. })
+                && survive > 0.0
+                && self.aux_rng.gen_bool(survive)
+            {
+                if let Ev::Deliver { msg, .. } = ev {
+                    self.slot(target).survivors.push(msg);
+                }
+                return Ok(());
+            }
             let slot = self.slot(target);
             if slot.node.is_none() {
                 if let Ev::SnapArrive { to, index, .. } = &ev {

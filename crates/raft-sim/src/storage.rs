@@ -69,14 +69,30 @@ impl Durable {
         Ok(())
     }
 
-    /// Applies the torn head of a persist: its hard state and the first `keep` entries.
-    pub fn apply_torn(&mut self, p: &Persist, keep: usize) -> Result<(), String> {
-        if let Some(hs) = p.hard_state {
-            self.hard_state = hs;
+    /// The number of separate writes a persist makes, in the order every store makes them
+    /// (the `Persist` contract): the snapshot point, each entry, the hard state.
+    pub fn writes(p: &Persist) -> usize {
+        usize::from(p.snapshot.is_some()) + p.entries.len() + usize::from(p.hard_state.is_some())
+    }
+
+    /// Applies the torn head of a persist: its first `done` writes (see [`Durable::writes`]),
+    /// so a crash may fall between any two of them.
+    pub fn apply_torn(&mut self, p: &Persist, mut done: usize) -> Result<(), String> {
+        if let Some(meta) = &p.snapshot {
+            if done == 0 {
+                return Ok(());
+            }
+            self.apply_snapshot(meta);
+            done -= 1;
         }
-        let keep = keep.min(p.entries.len());
+        let keep = done.min(p.entries.len());
         if keep > 0 {
             self.apply_entries(&p.entries[..keep])?;
+        }
+        if done > p.entries.len() {
+            if let Some(hs) = p.hard_state {
+                self.hard_state = hs;
+            }
         }
         Ok(())
     }
@@ -166,7 +182,7 @@ impl Storage {
     }
 
     /// A crash: unsynced writes are lost, except that the first `full` of them may have
-    /// reached the disk whole and the next one torn to `torn` entries (if `Some`).
+    /// reached the disk whole and the next one torn after `torn` of its writes (if `Some`).
     pub fn crash(&mut self, full: usize, torn: Option<usize>) -> Result<(), String> {
         let unsynced = std::mem::take(&mut self.unsynced);
         for (i, p) in unsynced.iter().enumerate() {
