@@ -189,11 +189,16 @@ pub enum Action {
 ///
 /// The snapshot goes first because an install followed by new appends in one drain
 /// produces a single `Persist` whose entries start right after the snapshot point.
+///
+/// A store need not make a persist atomic: a crash may leave any prefix of these writes
+/// (the snapshot point, some entries, not the hard state), and `Node::new` accepts every
+/// such state. What it must never do is report `seq` durable before all of it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Persist {
     /// Report `Input::Persisted { seq }` once this and every earlier persist is durable.
     pub seq: u64,
-    /// The new term, vote and commit hint, if changed.
+    /// The new term, vote, commit hint and incarnation, if changed (always in a node's
+    /// first persist: it carries the incarnation of that start).
     pub hard_state: Option<HardState>,
     /// Entries to store, consecutive; they replace any stored entries at the same indexes
     /// and everything after them.

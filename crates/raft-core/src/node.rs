@@ -20,7 +20,10 @@ use std::collections::{BTreeMap, VecDeque};
 /// What the runtime loaded from durable storage when (re)starting a node.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RestoredState {
-    /// Term, vote and commit hint.
+    /// Term, vote, commit hint and incarnation. Its term may be below the last entry's
+    /// term when a crash tore a persist after its entries and before its hard state (the
+    /// documented write order); the node then adopts that term with no vote. Every term
+    /// and index must be at most [`MAX_TERM`](crate::MAX_TERM) / [`MAX_INDEX`](crate::MAX_INDEX).
     pub hard_state: HardState,
     /// The latest snapshot point (index 0 with the initial membership for a new cluster).
     pub snapshot: SnapshotMeta,

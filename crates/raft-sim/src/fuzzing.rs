@@ -4,11 +4,12 @@
 
 use crate::config::{Profile, SimConfig, MS};
 use crate::schedule::FaultOp;
+use crate::storage::Durable;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use raft_core::{
     Action, AppendResult, Config, Entry, Input, Instant, MembershipChange, Message, MessageBody, Node, Payload,
-    ProposalId, ReadContext, ReadId, ReadPolicy, RestoredState, Role, MAX_TERM,
+    Persist, ProposalId, ReadContext, ReadId, ReadPolicy, RestoredState, Role, MAX_TERM,
 };
 use std::time::Duration;
 
@@ -46,20 +47,44 @@ impl<'a> Arbitrary<'a> for Wide {
 /// One operation a fuzzer can feed a single node.
 #[derive(Debug, Arbitrary)]
 enum NodeOp {
-    Message { from: u8, term: Wide, body: FuzzBody },
-    Tick { advance_ms: u16 },
+    Message {
+        from: u8,
+        term: Wide,
+        body: FuzzBody,
+    },
+    Tick {
+        advance_ms: u16,
+    },
     Propose,
-    Read { follower_ok: bool },
-    Persist { all: bool },
+    Read {
+        follower_ok: bool,
+    },
+    Persist {
+        all: bool,
+    },
     Apply,
-    Transfer { to: Option<u8> },
+    Transfer {
+        to: Option<u8>,
+    },
     Pause,
     Resume,
     Shutdown,
-    AddLearner { id: u8 },
-    Promote { id: u8, lag: Option<Wide> },
-    Remove { id: u8 },
+    AddLearner {
+        id: u8,
+    },
+    Promote {
+        id: u8,
+        lag: Option<Wide>,
+    },
+    Remove {
+        id: u8,
+    },
     Snapshot,
+    /// Crash and restart from the durable state; the oldest unsynced persist is torn after
+    /// `tear` of its writes (in the stores' order), the rest are lost.
+    Restart {
+        tear: u8,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -126,17 +151,19 @@ fn body(b: FuzzBody) -> MessageBody {
 }
 
 /// Target `node_inputs`: an arbitrary sequence of inputs to one node of a 3-node cluster,
-/// with the runtime's side (persisting, applying) done partly and late. The node must
-/// never panic, and its basic invariants must hold after every step.
+/// with the runtime's side (persisting, applying) done partly and late, and crashes that
+/// tear a persist. The node must never panic, must restart from every crash state, and its
+/// basic invariants must hold after every step.
 pub fn node_inputs(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(ops) = Vec::<NodeOp>::arbitrary(&mut u) else { return };
     let mut cfg = Config::new(1);
     cfg.snapshot_policy.max_entries = 8;
-    let mut node = Node::new(cfg, RestoredState::bootstrap([1, 2, 3]), Instant::ZERO).expect("valid config");
+    let mut disk = Durable::new(&RestoredState::bootstrap([1, 2, 3]));
+    let mut node = Node::new(cfg.clone(), RestoredState::bootstrap([1, 2, 3]), Instant::ZERO).expect("valid config");
     let mut now = Instant::ZERO;
     let mut actions = Vec::new();
-    let (mut persists, mut applied_to) = (Vec::new(), 0);
+    let (mut persists, mut applied_to): (Vec<Persist>, _) = (Vec::new(), 0);
     let mut last_term = 0;
     for (n, op) in ops.into_iter().take(512).enumerate() {
         let n = n as u64;
@@ -154,10 +181,31 @@ pub fn node_inputs(data: &[u8]) {
                 policy: if follower_ok { ReadPolicy::AllowFollower } else { ReadPolicy::LeaderOnly },
             },
             NodeOp::Persist { all } => {
-                let seq = if all { persists.last().copied() } else { persists.first().copied() };
+                let seq = if all { persists.last() } else { persists.first() }.map(|p| p.seq);
                 let Some(seq) = seq else { continue };
-                persists.retain(|s| *s > seq);
+                for p in persists.iter().take_while(|p| p.seq <= seq) {
+                    disk.apply(p).unwrap_or_else(|e| panic!("the core asked for an impossible persist: {e}"));
+                }
+                persists.retain(|p| p.seq > seq);
                 Input::Persisted { seq }
+            }
+            NodeOp::Restart { tear } => {
+                if let Some(p) = persists.first() {
+                    let done = usize::from(tear) % (Durable::writes(p) + 1);
+                    disk.apply_torn(p, done).unwrap_or_else(|e| panic!("impossible torn persist: {e}"));
+                }
+                persists.clear();
+                let restored = RestoredState {
+                    hard_state: disk.hard_state,
+                    snapshot: disk.snapshot.clone(),
+                    entries: disk.entries.clone(),
+                    applied: disk.snapshot.index,
+                };
+                node = Node::new(cfg.clone(), restored, now)
+                    .unwrap_or_else(|e| panic!("no restart from a crash state: {e}\n{disk:?}"));
+                applied_to = disk.snapshot.index;
+                last_term = node.term();
+                continue;
             }
             NodeOp::Apply => Input::Applied { index: applied_to },
             NodeOp::Transfer { to } => Input::TransferLeadership { to: to.map(|t| u64::from(t % 4)) },
@@ -185,7 +233,7 @@ pub fn node_inputs(data: &[u8]) {
         node.drain_actions(&mut actions);
         for a in actions.drain(..) {
             match a {
-                Action::Persist(p) => persists.push(p.seq),
+                Action::Persist(p) => persists.push(p),
                 Action::Apply { entries, .. } => applied_to = entries.last().map_or(applied_to, |e| e.index),
                 _ => {}
             }
