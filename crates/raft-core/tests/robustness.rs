@@ -23,14 +23,55 @@ fn full_range(g: &mut Gen) -> u64 {
     }
 }
 
-/// A node id: a member (1..=3), a non-member (7), the reserved 0, or anything.
+/// A node id: mostly a peer of node 1 (2 or 3), else node 1 itself, a non-member (7),
+/// the reserved 0, or anything.
 fn node_id(g: &mut Gen) -> NodeId {
-    match u8::arbitrary(g) % 7 {
+    match u8::arbitrary(g) % 10 {
         0 => 0,
         1 => 7,
         2 => u64::MAX,
         3 => u64::arbitrary(g),
-        n => u64::from(n - 3),
+        4 => 1,
+        5..=7 => 2,
+        _ => 3,
+    }
+}
+
+/// The term a message carries: relative to the receiver's term when it arrives (so that
+/// messages of its own term, which reach the most code, are common), or any value.
+#[derive(Clone, Copy, Debug)]
+enum TermOf {
+    Current,
+    Next,
+    Previous,
+    Exactly(Term),
+}
+
+impl TermOf {
+    fn arbitrary(g: &mut Gen) -> Self {
+        match u8::arbitrary(g) % 5 {
+            0 | 1 => TermOf::Current,
+            2 => TermOf::Next,
+            3 => TermOf::Previous,
+            _ => TermOf::Exactly(full_range(g)),
+        }
+    }
+
+    /// Sets `m.term` for a receiver in `term`, keeping the entries of an `Append` within it
+    /// (in order) so that such a message is not simply refused as malformed.
+    fn apply(self, m: &mut Message, term: Term) {
+        m.term = match self {
+            TermOf::Current => term,
+            TermOf::Next => term.saturating_add(1),
+            TermOf::Previous => term.saturating_sub(1),
+            TermOf::Exactly(t) => t,
+        };
+        if let MessageBody::Append { prev_log_term, entries, .. } = &mut m.body {
+            *prev_log_term = (*prev_log_term).min(m.term);
+            for e in entries {
+                e.term = e.term.clamp(*prev_log_term, m.term);
+            }
+        }
     }
 }
 
@@ -102,10 +143,11 @@ fn is_response(body: &MessageBody) -> bool {
     )
 }
 
-/// What happens to node 1: a message (to it, mostly) or time passing.
+/// What happens to node 1: a message (to it, mostly), its term fixed on arrival, or time
+/// passing.
 #[derive(Clone, Debug)]
 enum Op {
-    Deliver(Message),
+    Deliver(Message, TermOf),
     Tick(u64),
 }
 
@@ -117,7 +159,7 @@ impl Arbitrary for Op {
         let from = node_id(g);
         let to = if u8::arbitrary(g) % 4 == 0 { node_id(g) } else { 1 };
         let term = full_range(g);
-        Op::Deliver(Message { from, to, term, body: body(g, term) })
+        Op::Deliver(Message { from, to, term, body: body(g, term) }, TermOf::arbitrary(g))
     }
 }
 
@@ -169,7 +211,8 @@ fn run(ops: Vec<Op>, leader: bool) -> TestResult {
     }
     for op in ops {
         match op {
-            Op::Deliver(m) => {
+            Op::Deliver(mut m, term) => {
+                term.apply(&mut m, c.node(1).term());
                 if let Err(e) = deliver_and_check(&mut c, m) {
                     return TestResult::error(e);
                 }
@@ -198,6 +241,76 @@ fn arbitrary_messages_never_panic_a_leader_or_break_its_invariants() {
         run(ops, true)
     }
     QuickCheck::new().tests(500).quickcheck(prop as fn(Vec<Op>) -> TestResult);
+}
+
+/// An answer from a peer of the leader, in the leader's term, with any content: what a
+/// buggy or forged peer can send without being dropped as stale.
+#[derive(Clone, Debug)]
+struct PeerAnswer(Message);
+
+impl Arbitrary for PeerAnswer {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let mut b = body(g, 0);
+        while !is_response(&b) {
+            b = body(g, 0);
+        }
+        let from = if bool::arbitrary(g) { 2 } else { 3 };
+        PeerAnswer(Message { from, to: 1, term: 0, body: b })
+    }
+}
+
+#[test]
+fn arbitrary_answers_from_its_peers_never_panic_a_leader_or_break_its_invariants() {
+    fn prop(answers: Vec<PeerAnswer>) -> TestResult {
+        let mut c = Cluster::new(3);
+        c.elect(1);
+        c.propose(1, b"x");
+        c.stabilize();
+        for PeerAnswer(mut m) in answers {
+            m.term = c.node(1).term();
+            if let Err(e) = deliver_and_check(&mut c, m) {
+                return TestResult::error(e);
+            }
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(500).quickcheck(prop as fn(Vec<PeerAnswer>) -> TestResult);
+}
+
+/// An operator's membership change request, with any ids and any catch-up lag.
+#[derive(Clone, Debug)]
+struct ChangeRequest(MembershipChange);
+
+impl Arbitrary for ChangeRequest {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let ids = |g: &mut Gen| (0..u8::arbitrary(g) % 3).map(|_| node_id(g)).collect::<Vec<_>>();
+        ChangeRequest(MembershipChange {
+            add_learners: ids(g),
+            add_voters: ids(g),
+            demote: ids(g),
+            remove: ids(g),
+            require_caught_up: bool::arbitrary(g).then(|| full_range(g)),
+        })
+    }
+}
+
+#[test]
+fn arbitrary_membership_change_requests_never_panic_a_leader() {
+    fn prop(requests: Vec<ChangeRequest>) -> TestResult {
+        let mut c = Cluster::new(3);
+        c.elect(1);
+        for (i, ChangeRequest(change)) in requests.into_iter().enumerate() {
+            c.step(1, Input::ChangeMembership { id: ProposalId(1000 + i as u64), change: Box::new(change) });
+            c.advance(Duration::from_millis(100));
+            let n = c.node(1);
+            if n.commit_index() > n.log().last_index() || n.applied_index() > n.commit_index() {
+                return TestResult::error(format!("applied <= commit <= last index broken: {:?}", c.state(1)));
+            }
+            c.check_safety();
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(200).quickcheck(prop as fn(Vec<ChangeRequest>) -> TestResult);
 }
 
 /// A message that is stale (older term than the node's), foreign (a response from a
