@@ -1,7 +1,21 @@
 //! The Raft paper's scenarios, one test per sentence or figure, black-box through the
 //! public API (modelled on etcd-io/raft's `raft_paper_test.go`). Each test fails when the
-//! behaviour it names breaks; docs/testing.md lists the breakage each one was checked
-//! against.
+//! behaviour it names breaks; each was seen to fail with raft-core broken this way:
+//!
+//! | test                                              | raft-core broken so that ...                          |
+//! |---------------------------------------------------|-------------------------------------------------------|
+//! | `figure_7_...`                                    | a rejection backs up one entry (no fast backtracking) |
+//! | `newer_uncommitted_entries_are_lost_...`          | a follower keeps an entry that conflicts              |
+//! | `a_duplicate_or_reordered_old_append_...`         | an append truncates what follows its last entry       |
+//! | `an_old_term_message_leaves_the_node_unchanged_...` | old-term messages are processed / not counted       |
+//! | `an_election_in_a_joint_configuration_...`        | joint votes are counted with C_new (or C_old) alone   |
+//! | `learners_never_campaign`                         | `can_campaign` does not check for a voter             |
+//! | `a_follower_installing_a_snapshot_adopts_...`     | an install keeps the old membership                   |
+//! | `a_snapshot_older_than_the_commit_index_...`      | an install is not checked against the commit index    |
+//! | `removing_a_node_lowers_the_quorum_...`           | commits are counted with the committed configuration  |
+//! | `check_quorum_a_minority_leader_steps_down_...`   | CheckQuorum never steps down                          |
+//! | `a_split_vote_is_resolved_in_the_next_round`      | election timeouts are not randomized                  |
+//! | `leader_transfer_sends_timeout_now_only_once_...` | TimeoutNow is sent before the target caught up        |
 
 mod common;
 use bytes::Bytes;
