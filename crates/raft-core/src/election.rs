@@ -151,7 +151,9 @@ impl Node {
     }
 
     pub(crate) fn handle_timeout_now(&mut self, from: NodeId) {
-        if self.role == Role::Leader || !self.can_campaign() {
+        // Only the leader we follow may start a transfer: the election it triggers bypasses
+        // the voters' leases, so from anyone else it could unseat a leader serving lease reads.
+        if self.role == Role::Leader || self.leader != Some(from) || !self.can_campaign() {
             self.metrics.dropped_unexpected += 1;
             return;
         }

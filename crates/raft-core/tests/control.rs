@@ -29,14 +29,25 @@ fn leader_transfer_catches_a_lagging_target_up_first_and_pauses_proposals() {
         c.propose(1, b"x");
     }
     c.stabilize();
+    // Healed before the request, so a premature TimeoutNow would reach node 3, not be lost.
+    c.heal();
+    let last = c.node(1).log().last_index();
     c.step(1, Input::TransferLeadership { to: Some(3) });
     let rejected = c.propose(1, b"during");
     assert!(c.proposal_rejections(1).contains(&(rejected, ProposalError::TransferInProgress)));
     assert_eq!(c.node(1).status().transferring_to, Some(3));
-    c.heal();
     c.stabilize();
     c.advance(Duration::from_millis(100));
     assert_eq!(c.leaders(), vec![3]);
+    // Node 3 acknowledged the leader's whole log before TimeoutNow reached it.
+    let position = |want: &dyn Fn(&Message) -> bool| c.delivered.iter().position(want);
+    let caught_up = position(&|m| {
+        m.from == 3
+            && matches!(m.body, MessageBody::AppendResponse { result: AppendResult::Success { match_index } } if match_index == last)
+    })
+    .expect("node 3 caught up");
+    let timeout_now = position(&|m| m.to == 3 && m.body == MessageBody::TimeoutNow).expect("TimeoutNow sent");
+    assert!(caught_up < timeout_now, "TimeoutNow went out before node 3 was caught up: {:?}", c.trace);
     assert_eq!(c.node(3).log().entries().iter().filter(|e| matches!(e.payload, Payload::Command(_))).count(), 5);
     c.check_safety();
 }

@@ -231,3 +231,23 @@ fn a_persist_torn_between_its_entries_and_its_hard_state_restarts() {
     assert_eq!(c.applied_commands(3).last(), Some(&Bytes::from_static(b"y")));
     c.check_safety();
 }
+
+/// Found by review: `TimeoutNow` was obeyed from any sender in the node's term, and the
+/// election it starts bypasses the voters' CheckQuorum leases, so a forged or misrouted one
+/// could unseat a leader that still serves lease reads. Only the leader the node follows
+/// may start a transfer.
+#[test]
+fn timeout_now_is_obeyed_only_from_the_leader_the_node_follows() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.stabilize();
+    let term = c.node(1).term();
+    c.step(2, Input::Message(Message { from: 3, to: 2, term, body: MessageBody::TimeoutNow }));
+    assert_eq!(c.node(2).role(), Role::Follower);
+    assert_eq!(c.node(2).term(), term);
+    c.stabilize();
+    assert_eq!(c.leaders(), vec![1]);
+    // From the leader it is a transfer, and node 2 campaigns at once.
+    c.step(2, Input::Message(Message { from: 1, to: 2, term, body: MessageBody::TimeoutNow }));
+    assert_eq!(c.node(2).role(), Role::Candidate);
+}

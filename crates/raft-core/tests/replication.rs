@@ -112,27 +112,6 @@ fn log_divergence_is_repaired_after_a_leader_change() {
 }
 
 #[test]
-fn fast_backtracking_skips_a_whole_conflicting_term() {
-    let mut c = Cluster::new(3);
-    c.elect(1);
-    c.isolate(1);
-    for _ in 0..50 {
-        c.propose(1, b"stale");
-    }
-    c.stabilize();
-    c.now = c.now + Duration::from_secs(1);
-    c.elect(2);
-    c.propose(2, b"fresh");
-    c.stabilize();
-    c.heal();
-    c.trace.clear();
-    c.advance(Duration::from_millis(60));
-    let rejections = c.trace.iter().filter(|m| m.starts_with("1->2 AppendResp")).count();
-    assert!(rejections <= 4, "one conflict hint per term, not per entry: {:?}", c.trace);
-    assert_eq!(c.log_terms(1), c.log_terms(2));
-}
-
-#[test]
 fn appends_are_batched_and_limited_per_message() {
     let mut c = Cluster::with_config(3, |cfg| cfg.max_entries_per_message = 10);
     c.elect(1);

@@ -1,97 +1,403 @@
-//! Arbitrary (forged, stale, malformed) messages never panic a node or break its invariants.
+//! Arbitrary (forged, stale, malformed) messages never panic a node or break its
+//! invariants, and stale or foreign ones (an older term, a response from a non-member,
+//! addressed to another node) leave its state unchanged. Terms, indexes and ids are drawn
+//! over the whole `u64` range.
 
 mod common;
 use common::*;
-use quickcheck::{Arbitrary, Gen, QuickCheck};
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use raft_core::*;
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-#[derive(Clone, Debug)]
-struct AnyMessage(Message);
-
-impl Arbitrary for AnyMessage {
-    fn arbitrary(g: &mut Gen) -> Self {
-        let small = |g: &mut Gen| u64::arbitrary(g) % 8;
-        let from = small(g);
-        let to = if bool::arbitrary(g) { 1 } else { small(g) };
-        let term = small(g);
-        let body = match u8::arbitrary(g) % 9 {
-            0 => MessageBody::VoteRequest {
-                pre_vote: bool::arbitrary(g),
-                last_log_index: small(g),
-                last_log_term: small(g),
-                transfer: bool::arbitrary(g),
-            },
-            1 => MessageBody::VoteResponse { pre_vote: bool::arbitrary(g), granted: bool::arbitrary(g) },
-            2 => {
-                let prev = small(g);
-                let n = small(g);
-                let mut t = small(g);
-                let entries = (0..n)
-                    .map(|k| {
-                        if bool::arbitrary(g) {
-                            t += small(g) % 2;
-                        }
-                        Entry { term: t, index: prev + 1 + k, payload: Payload::Noop }
-                    })
-                    .collect();
-                MessageBody::Append { prev_log_index: prev, prev_log_term: small(g), entries, commit: small(g) }
-            }
-            3 => MessageBody::AppendResponse {
-                result: if bool::arbitrary(g) {
-                    AppendResult::Success { match_index: small(g) }
-                } else {
-                    AppendResult::Conflict {
-                        rejected_index: small(g),
-                        hint_index: small(g),
-                        hint_term: Option::<u8>::arbitrary(g).map(|t| t as u64 % 8),
-                    }
-                },
-            },
-            4 => MessageBody::Heartbeat { commit: small(g), seq: small(g) },
-            5 => MessageBody::HeartbeatResponse { seq: small(g) },
-            6 => MessageBody::ReadIndexRequest { ctx: ReadContext { incarnation: small(g), seq: small(g) } },
-            7 => MessageBody::TimeoutNow,
-            _ => MessageBody::ReadIndexResponse {
-                ctx: ReadContext { incarnation: small(g), seq: small(g) },
-                index: Option::<u8>::arbitrary(g).map(u64::from),
-            },
-        };
-        AnyMessage(Message { from, to, term, body })
+/// A term, index or counter over the full range: the edges (0, 1, MAX-1, MAX), anything, or
+/// a small value (where the node's real state is, so the message can also be meaningful).
+fn full_range(g: &mut Gen) -> u64 {
+    match u8::arbitrary(g) % 6 {
+        0 => 0,
+        1 => 1,
+        2 => u64::MAX - 1,
+        3 => u64::MAX,
+        4 => u64::arbitrary(g),
+        _ => u64::arbitrary(g) % 8,
     }
 }
 
-fn survives(msgs: Vec<AnyMessage>, leader: bool) -> bool {
+/// A node id: mostly a peer of node 1 (2 or 3), else node 1 itself, a non-member (7),
+/// the reserved 0, or anything.
+fn node_id(g: &mut Gen) -> NodeId {
+    match u8::arbitrary(g) % 10 {
+        0 => 0,
+        1 => 7,
+        2 => u64::MAX,
+        3 => u64::arbitrary(g),
+        4 => 1,
+        5..=7 => 2,
+        _ => 3,
+    }
+}
+
+/// The term a message carries: relative to the receiver's term when it arrives (so that
+/// messages of its own term, which reach the most code, are common), or any value.
+#[derive(Clone, Copy, Debug)]
+enum TermOf {
+    Current,
+    Next,
+    Previous,
+    Exactly(Term),
+}
+
+impl TermOf {
+    fn arbitrary(g: &mut Gen) -> Self {
+        match u8::arbitrary(g) % 5 {
+            0 | 1 => TermOf::Current,
+            2 => TermOf::Next,
+            3 => TermOf::Previous,
+            _ => TermOf::Exactly(full_range(g)),
+        }
+    }
+
+    /// Sets `m.term` for a receiver in `term`, keeping the entries of an `Append` within it
+    /// (in order) so that such a message is not simply refused as malformed.
+    fn apply(self, m: &mut Message, term: Term) {
+        m.term = match self {
+            TermOf::Current => term,
+            TermOf::Next => term.saturating_add(1),
+            TermOf::Previous => term.saturating_sub(1),
+            TermOf::Exactly(t) => t,
+        };
+        if let MessageBody::Append { prev_log_term, entries, .. } = &mut m.body {
+            *prev_log_term = (*prev_log_term).min(m.term);
+            for e in entries {
+                e.term = e.term.clamp(*prev_log_term, m.term);
+            }
+        }
+    }
+}
+
+fn membership(g: &mut Gen) -> Membership {
+    let ids = |g: &mut Gen| (0..u8::arbitrary(g) % 4).map(|_| node_id(g)).collect::<BTreeSet<_>>();
+    Membership { voters: ids(g), outgoing: if bool::arbitrary(g) { ids(g) } else { BTreeSet::new() }, learners: ids(g) }
+}
+
+/// Any message body, with full-range fields.
+fn body(g: &mut Gen, term: Term) -> MessageBody {
+    match u8::arbitrary(g) % 11 {
+        0 => MessageBody::VoteRequest {
+            pre_vote: bool::arbitrary(g),
+            last_log_index: full_range(g),
+            last_log_term: full_range(g),
+            transfer: bool::arbitrary(g),
+        },
+        1 => MessageBody::VoteResponse { pre_vote: bool::arbitrary(g), granted: bool::arbitrary(g) },
+        2 => {
+            let prev = full_range(g);
+            let mut t = if bool::arbitrary(g) { full_range(g) } else { term };
+            let entries = (0..u8::arbitrary(g) % 4)
+                .map(|k| {
+                    if bool::arbitrary(g) {
+                        t = t.saturating_add(u64::arbitrary(g) % 2);
+                    }
+                    let payload = match u8::arbitrary(g) % 3 {
+                        0 => Payload::Noop,
+                        1 => Payload::Command(bytes::Bytes::from_static(b"forged")),
+                        _ => Payload::Membership(Box::new(membership(g))),
+                    };
+                    // Wrapping: indexes past the end of the range are for `validate` to refuse.
+                    Entry { term: t, index: prev.wrapping_add(1 + k as u64), payload }
+                })
+                .collect();
+            MessageBody::Append { prev_log_index: prev, prev_log_term: full_range(g), entries, commit: full_range(g) }
+        }
+        3 => MessageBody::AppendResponse {
+            result: if bool::arbitrary(g) {
+                AppendResult::Success { match_index: full_range(g) }
+            } else {
+                AppendResult::Conflict {
+                    rejected_index: full_range(g),
+                    hint_index: full_range(g),
+                    hint_term: bool::arbitrary(g).then(|| full_range(g)),
+                }
+            },
+        },
+        4 => MessageBody::Heartbeat { commit: full_range(g), seq: full_range(g) },
+        5 => MessageBody::HeartbeatResponse { seq: full_range(g) },
+        6 => MessageBody::ReadIndexRequest { ctx: ReadContext { incarnation: full_range(g), seq: full_range(g) } },
+        7 => MessageBody::TimeoutNow,
+        8 => MessageBody::InstallSnapshot {
+            meta: Box::new(SnapshotMeta { index: full_range(g), term: full_range(g), membership: membership(g) }),
+        },
+        9 => MessageBody::InstallSnapshotResponse { index: full_range(g), success: bool::arbitrary(g) },
+        _ => MessageBody::ReadIndexResponse {
+            ctx: ReadContext { incarnation: full_range(g), seq: full_range(g) },
+            index: bool::arbitrary(g).then(|| full_range(g)),
+        },
+    }
+}
+
+fn is_response(body: &MessageBody) -> bool {
+    matches!(
+        body,
+        MessageBody::VoteResponse { .. }
+            | MessageBody::AppendResponse { .. }
+            | MessageBody::HeartbeatResponse { .. }
+            | MessageBody::ReadIndexResponse { .. }
+            | MessageBody::InstallSnapshotResponse { .. }
+    )
+}
+
+/// What happens to node 1: a message (to it, mostly), its term fixed on arrival, or time
+/// passing.
+#[derive(Clone, Debug)]
+enum Op {
+    Deliver(Message, TermOf),
+    Tick(u64),
+}
+
+impl Arbitrary for Op {
+    fn arbitrary(g: &mut Gen) -> Self {
+        if u8::arbitrary(g) % 8 == 0 {
+            return Op::Tick(u64::arbitrary(g) % 400);
+        }
+        let from = node_id(g);
+        let to = if u8::arbitrary(g) % 4 == 0 { node_id(g) } else { 1 };
+        let term = full_range(g);
+        Op::Deliver(Message { from, to, term, body: body(g, term) }, TermOf::arbitrary(g))
+    }
+}
+
+/// The terms node 1 holds at or below its commit index: no message may change them.
+fn committed_terms(node: &Node) -> Vec<(Index, Term)> {
+    let log = node.log();
+    (log.snapshot_index()..=node.commit_index()).filter_map(|i| log.term(i).map(|t| (i, t))).collect()
+}
+
+/// Feeds `m` to node 1 and checks Raft's invariants across the step; a stale or foreign
+/// message must leave the node's state exactly as it was.
+fn deliver_and_check(c: &mut Cluster, m: Message) -> Result<(), String> {
+    let before = c.state(1);
+    let committed = committed_terms(c.node(1));
+    let from_member = m.from == 1 || c.node(1).membership().contains(m.from);
+    c.step(1, Input::Message(m.clone()));
+    c.queue.clear();
+    let after = c.state(1);
+    let node = c.node(1);
+    let stale = m.term < before.term;
+    let misaddressed = m.to != 1;
+    let foreign_response = !from_member && m.term <= before.term && is_response(&m.body);
+    if (stale || misaddressed || foreign_response) && after != before {
+        return Err(format!("{m:?} changed the node from {before:?} to {after:?}"));
+    }
+    if after.term < before.term || after.commit < before.commit {
+        return Err(format!("term or commit went backwards after {m:?}: {before:?} -> {after:?}"));
+    }
+    if after.term == before.term && before.vote.is_some() && after.vote != before.vote {
+        return Err(format!("voted twice in term {} after {m:?}: {before:?} -> {after:?}", after.term));
+    }
+    if after.commit > after.last_index || node.applied_index() > after.commit {
+        return Err(format!("applied <= commit <= last index broken after {m:?}: {after:?}"));
+    }
+    for (i, t) in committed {
+        if node.log().term(i).is_some_and(|now| now != t) {
+            return Err(format!("committed entry {i} (term {t}) changed after {m:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn run(ops: Vec<Op>, leader: bool) -> TestResult {
     let mut c = Cluster::new(3);
     if leader {
         c.elect(1);
+        c.propose(1, b"x");
+        c.stabilize();
     }
-    for AnyMessage(m) in msgs {
-        c.step(1, Input::Message(m));
-        c.queue.clear();
-        let n = c.node(1);
-        if n.commit_index() > n.log().last_index() || n.applied_index() > n.commit_index() {
-            return false;
+    for op in ops {
+        match op {
+            Op::Deliver(mut m, term) => {
+                term.apply(&mut m, c.node(1).term());
+                if let Err(e) = deliver_and_check(&mut c, m) {
+                    return TestResult::error(e);
+                }
+            }
+            Op::Tick(ms) => {
+                c.now = c.now + Duration::from_millis(ms);
+                c.step(1, Input::Tick);
+                c.queue.clear();
+            }
         }
     }
-    true
+    TestResult::passed()
 }
 
 #[test]
-fn arbitrary_messages_never_panic_a_follower() {
-    QuickCheck::new().tests(300).quickcheck(survives_follower as fn(Vec<AnyMessage>) -> bool);
+fn arbitrary_messages_never_panic_a_follower_or_break_its_invariants() {
+    fn prop(ops: Vec<Op>) -> TestResult {
+        run(ops, false)
+    }
+    QuickCheck::new().tests(500).quickcheck(prop as fn(Vec<Op>) -> TestResult);
 }
 
 #[test]
-fn arbitrary_messages_never_panic_a_leader() {
-    QuickCheck::new().tests(300).quickcheck(survives_leader as fn(Vec<AnyMessage>) -> bool);
+fn arbitrary_messages_never_panic_a_leader_or_break_its_invariants() {
+    fn prop(ops: Vec<Op>) -> TestResult {
+        run(ops, true)
+    }
+    QuickCheck::new().tests(500).quickcheck(prop as fn(Vec<Op>) -> TestResult);
 }
 
-fn survives_follower(msgs: Vec<AnyMessage>) -> bool {
-    survives(msgs, false)
+/// An answer from a peer of the leader, in the leader's term, with any content: what a
+/// buggy or forged peer can send without being dropped as stale.
+#[derive(Clone, Debug)]
+struct PeerAnswer(Message);
+
+impl Arbitrary for PeerAnswer {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let mut b = body(g, 0);
+        while !is_response(&b) {
+            b = body(g, 0);
+        }
+        let from = if bool::arbitrary(g) { 2 } else { 3 };
+        PeerAnswer(Message { from, to: 1, term: 0, body: b })
+    }
 }
 
-fn survives_leader(msgs: Vec<AnyMessage>) -> bool {
-    survives(msgs, true)
+#[test]
+fn arbitrary_answers_from_its_peers_never_panic_a_leader_or_break_its_invariants() {
+    fn prop(answers: Vec<PeerAnswer>) -> TestResult {
+        let mut c = Cluster::new(3);
+        c.elect(1);
+        c.propose(1, b"x");
+        c.stabilize();
+        for PeerAnswer(mut m) in answers {
+            m.term = c.node(1).term();
+            if let Err(e) = deliver_and_check(&mut c, m) {
+                return TestResult::error(e);
+            }
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(500).quickcheck(prop as fn(Vec<PeerAnswer>) -> TestResult);
+}
+
+/// An operator's membership change request, with any ids and any catch-up lag.
+#[derive(Clone, Debug)]
+struct ChangeRequest(MembershipChange);
+
+impl Arbitrary for ChangeRequest {
+    fn arbitrary(g: &mut Gen) -> Self {
+        let ids = |g: &mut Gen| (0..u8::arbitrary(g) % 3).map(|_| node_id(g)).collect::<Vec<_>>();
+        ChangeRequest(MembershipChange {
+            add_learners: ids(g),
+            add_voters: ids(g),
+            demote: ids(g),
+            remove: ids(g),
+            require_caught_up: bool::arbitrary(g).then(|| full_range(g)),
+        })
+    }
+}
+
+#[test]
+fn arbitrary_membership_change_requests_never_panic_a_leader() {
+    fn prop(requests: Vec<ChangeRequest>) -> TestResult {
+        let mut c = Cluster::new(3);
+        c.elect(1);
+        for (i, ChangeRequest(change)) in requests.into_iter().enumerate() {
+            c.step(1, Input::ChangeMembership { id: ProposalId(1000 + i as u64), change: Box::new(change) });
+            c.advance(Duration::from_millis(100));
+            let n = c.node(1);
+            if n.commit_index() > n.log().last_index() || n.applied_index() > n.commit_index() {
+                return TestResult::error(format!("applied <= commit <= last index broken: {:?}", c.state(1)));
+            }
+            c.check_safety();
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(200).quickcheck(prop as fn(Vec<ChangeRequest>) -> TestResult);
+}
+
+/// A message that is stale (older term than the node's), foreign (a response from a
+/// non-member, in the node's term or before) or addressed to another node.
+#[derive(Clone, Debug)]
+struct Foreign(Message);
+
+/// Node 1's term (small or up to 2^40), its role, and what is sent to it.
+#[derive(Clone, Debug)]
+struct ForeignCase {
+    term: Term,
+    leader: bool,
+    msgs: Vec<Foreign>,
+}
+
+impl Arbitrary for ForeignCase {
+    fn arbitrary(g: &mut Gen) -> Self {
+        // Any term a node can reach by elections (the message fields are full-range; the
+        // node's own term stays below any bound a node puts on terms it accepts).
+        let term = if bool::arbitrary(g) { 2 + u64::arbitrary(g) % 8 } else { (u64::arbitrary(g) >> 24).max(2) };
+        let leader = bool::arbitrary(g);
+        let n = usize::arbitrary(g) % 16;
+        let msgs = (0..n)
+            .map(|_| {
+                let below = |g: &mut Gen| match u8::arbitrary(g) % 3 {
+                    0 => 0,
+                    1 => term - 1,
+                    _ => u64::arbitrary(g) % term,
+                };
+                let m = match u8::arbitrary(g) % 3 {
+                    0 => {
+                        let t = below(g);
+                        Message { from: node_id(g), to: 1, term: t, body: body(g, t) }
+                    }
+                    1 => {
+                        let t = if bool::arbitrary(g) { term } else { below(g) };
+                        let from = [0, 4, 7, u64::MAX][usize::arbitrary(g) % 4];
+                        let mut b = body(g, t);
+                        while !is_response(&b) {
+                            b = body(g, t);
+                        }
+                        Message { from, to: 1, term: t, body: b }
+                    }
+                    _ => {
+                        let t = full_range(g);
+                        let to = [0, 2, 3, 7, u64::MAX][usize::arbitrary(g) % 5];
+                        Message { from: node_id(g), to, term: t, body: body(g, t) }
+                    }
+                };
+                Foreign(m)
+            })
+            .collect();
+        ForeignCase { term, leader, msgs }
+    }
+}
+
+#[test]
+fn stale_or_foreign_messages_leave_the_node_state_unchanged() {
+    fn prop(case: ForeignCase) -> TestResult {
+        // Every node restarts in term `case.term - 1` with one committed entry; node 1 (or
+        // node 2, which node 1 then follows) is elected in `case.term`.
+        let mut c = Cluster::new(3);
+        let entry = Entry { term: 1, index: 1, payload: Payload::Noop };
+        for n in 1..=3 {
+            c.restart_with_log(
+                n,
+                HardState { term: case.term - 1, vote: None, commit: 1, incarnation: 1 },
+                vec![entry.clone()],
+            );
+        }
+        c.elect(if case.leader { 1 } else { 2 });
+        c.advance(Duration::from_millis(10));
+        assert_eq!(c.node(1).term(), case.term);
+        let before = c.state(1);
+        for Foreign(m) in case.msgs {
+            c.step(1, Input::Message(m.clone()));
+            c.queue.clear();
+            if c.state(1) != before {
+                return TestResult::error(format!("{m:?} changed node 1 from {before:?} to {:?}", c.state(1)));
+            }
+        }
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(1000).quickcheck(prop as fn(ForeignCase) -> TestResult);
 }
 
 #[test]

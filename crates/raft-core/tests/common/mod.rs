@@ -87,6 +87,8 @@ pub struct Cluster {
     pub drop_if: Option<DropRule>,
     /// Every message ever delivered, in order, as one-line strings.
     pub trace: Vec<String>,
+    /// Every message ever delivered, in order (for counting round trips).
+    pub delivered: Vec<Message>,
     /// Snapshot data in transit to a node: (meta, applied entries it covers).
     pub snapshot_inbox: BTreeMap<(NodeId, Index), SnapshotData>,
     next_id: u64,
@@ -112,6 +114,7 @@ impl Cluster {
             cut: BTreeSet::new(),
             drop_if: None,
             trace: Vec::new(),
+            delivered: Vec::new(),
             snapshot_inbox: BTreeMap::new(),
             next_id: 1,
         };
@@ -245,6 +248,7 @@ impl Cluster {
                 continue;
             }
             self.trace.push(format!("{}->{} {} t{}", m.from, m.to, m.body.kind(), m.term));
+            self.delivered.push(m.clone());
             self.step(to, Input::Message(m));
         }
     }
@@ -254,6 +258,7 @@ impl Cluster {
         let batch: Vec<Message> = self.queue.drain(..).collect();
         for m in batch {
             if self.peers.contains_key(&m.to) && !self.cut.contains(&(m.from, m.to)) {
+                self.delivered.push(m.clone());
                 self.step(m.to, Input::Message(m));
             }
         }
@@ -396,6 +401,33 @@ impl Cluster {
         self.collect(id);
     }
 
+    /// Replaces what `id` holds on disk (its hard state and the log after its snapshot
+    /// point) and restarts it from there: the way to give a node an arbitrary log, like the
+    /// follower logs of the paper's Figure 7.
+    pub fn restart_with_log(&mut self, id: NodeId, hard_state: HardState, entries: Vec<Entry>) {
+        let peer = self.peer(id);
+        peer.disk.hard_state = hard_state;
+        peer.disk.entries = entries;
+        self.crash_and_restart(id);
+    }
+
+    /// `AppendResponse` conflicts (rejections) delivered from `from` to `to` so far.
+    pub fn rejections(&self, from: NodeId, to: NodeId) -> usize {
+        self.delivered
+            .iter()
+            .filter(|m| {
+                m.from == from
+                    && m.to == to
+                    && matches!(m.body, MessageBody::AppendResponse { result: AppendResult::Conflict { .. } })
+            })
+            .count()
+    }
+
+    /// The parts of a node's state that no stale or foreign message may change.
+    pub fn state(&self, id: NodeId) -> NodeState {
+        NodeState::of(self.node(id))
+    }
+
     pub fn history(&self, id: NodeId) -> Vec<Transition> {
         self.node(id).history().cloned().collect()
     }
@@ -478,6 +510,44 @@ impl Cluster {
                     assert_eq!(prev, payload, "different entries applied at index {i}");
                 }
             }
+        }
+    }
+}
+
+/// Entries with the given terms at indexes 1, 2, ...; each carries a command naming its
+/// index and term, so two logs are equal only if they hold the same entries.
+pub fn log_with_terms(terms: &[Term]) -> Vec<Entry> {
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, &term)| {
+            let index = i as Index + 1;
+            Entry { term, index, payload: Payload::Command(Bytes::from(format!("{index}@{term}"))) }
+        })
+        .collect()
+}
+
+/// What a node's `status()` says about its term, vote, commit point, log and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeState {
+    pub term: Term,
+    pub vote: Option<NodeId>,
+    pub commit: Index,
+    pub last_index: Index,
+    pub last_term: Term,
+    pub role: Role,
+}
+
+impl NodeState {
+    pub fn of(node: &Node) -> NodeState {
+        let s = node.status();
+        NodeState {
+            term: s.term,
+            vote: node.vote(),
+            commit: s.commit_index,
+            last_index: s.last_log_index,
+            last_term: node.log().last_term(),
+            role: s.role,
         }
     }
 }
