@@ -268,6 +268,7 @@ impl Node {
         // Our own proposals folded into the snapshot: their fate is not knowable here.
         while self.proposals.front().is_some_and(|(i, _, _)| *i <= meta.index) {
             let (index, _, id) = self.proposals.pop_front().expect("front exists");
+            self.metrics.proposals_rejected += 1;
             self.actions.push(Action::ProposalRejected { id, error: ProposalError::OutcomeUnknown { index } });
         }
         self.bytes_since_snapshot = 0;

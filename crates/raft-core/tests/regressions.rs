@@ -251,3 +251,27 @@ fn timeout_now_is_obeyed_only_from_the_leader_the_node_follows() {
     c.step(2, Input::Message(Message { from: 1, to: 2, term, body: MessageBody::TimeoutNow }));
     assert_eq!(c.node(2).role(), Role::Candidate);
 }
+
+/// Found by the harness's metrics check: a proposal whose entry a snapshot install swallowed
+/// was reported `OutcomeUnknown` without being counted in `proposals_rejected`. The old
+/// leader's pending proposal is folded into a snapshot from the new leader.
+#[test]
+fn a_proposal_swallowed_by_a_snapshot_install_is_reported_and_counted() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy.max_entries = 4);
+    c.elect(1);
+    c.stabilize();
+    c.isolate(1);
+    let lost = c.propose(1, b"lost");
+    assert!(c.campaign_until_leader(2, 5));
+    for _ in 0..8 {
+        c.propose(2, b"x");
+    }
+    c.stabilize();
+    assert!(c.node(2).snapshot().index > c.node(1).log().last_index(), "node 2 compacted past node 1's log");
+    c.heal();
+    c.advance(Duration::from_millis(300));
+    let outcome = c.proposal_rejections(1).into_iter().find(|(id, _)| *id == lost);
+    assert!(matches!(outcome, Some((_, ProposalError::OutcomeUnknown { .. }))), "{outcome:?}");
+    assert_eq!(c.node(1).metrics().proposals_rejected, 1);
+    c.check_safety();
+}

@@ -53,6 +53,8 @@ pub struct Peer {
     /// Hold `InstallSnapshot` actions until `complete_install` (a slow transfer).
     pub hold_installs: bool,
     pub held_install: Option<SnapshotMeta>,
+    /// What this incarnation emitted, counted independently of its `Metrics`.
+    pub emitted: Metrics,
 }
 
 impl Peer {
@@ -67,6 +69,44 @@ impl Peer {
             outputs: vec![],
             hold_installs: false,
             held_install: None,
+            emitted: Metrics::default(),
+        }
+    }
+
+    /// The node's counters of work done agree with what it actually emitted.
+    fn check_metrics(&self) {
+        let m = self.node.metrics();
+        let e = &self.emitted;
+        let counted = (m.messages_sent, m.entries_sent, m.persists, m.elections_started, m.proposals_rejected);
+        let seen = (e.messages_sent, e.entries_sent, e.persists, e.elections_started, e.proposals_rejected);
+        assert_eq!(
+            counted,
+            seen,
+            "node {} metrics (sent, entries sent, persists, elections, proposals rejected) disagree with its actions",
+            self.node.id()
+        );
+    }
+
+    /// Counts one action the node emitted.
+    fn count(&mut self, a: &Action) {
+        let e = &mut self.emitted;
+        match a {
+            Action::Send(m) => {
+                e.messages_sent += 1;
+                if let MessageBody::Append { entries, .. } = &m.body {
+                    e.entries_sent += entries.len() as u64;
+                }
+            }
+            Action::Persist(_) => e.persists += 1,
+            Action::ProposalRejected { .. } => e.proposals_rejected += 1,
+            Action::Event(ev) => {
+                if let Event::RoleChanged(t) = &**ev {
+                    if t.to == Role::Candidate {
+                        e.elections_started += 1;
+                    }
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -156,6 +196,10 @@ impl Cluster {
     fn collect(&mut self, id: NodeId) {
         let mut actions = Vec::new();
         self.peer(id).node.drain_actions(&mut actions);
+        for a in &actions {
+            self.peer(id).count(a);
+        }
+        self.peers[&id].check_metrics();
         let mut follow_up = Vec::new();
         for a in actions {
             match a {
@@ -397,6 +441,7 @@ impl Cluster {
             applied: d.snapshot.index,
         };
         peer.node = Node::new(peer.cfg.clone(), restored, now).expect("restart from disk");
+        peer.emitted = Metrics::default();
         peer.applied.retain(|(i, _)| *i <= d.snapshot.index);
         self.collect(id);
     }
