@@ -245,3 +245,90 @@ fn a_lease_starts_only_from_a_round_a_quorum_acknowledged() {
     c.stabilize();
     assert!(ready(&c, 1, read) && ready(&c, 1, second));
 }
+
+fn transitions_to(c: &Cluster, id: NodeId, role: Role) -> Vec<Term> {
+    c.history(id).into_iter().filter(|t| t.to == role).map(|t| t.term).collect()
+}
+
+/// The history records a transition per role change, and per new term of a real election;
+/// a pre-candidate that probes again in the same term is not a new transition.
+#[test]
+fn transitions_are_recorded_per_role_change_and_per_election_term() {
+    let mut c = Cluster::new(3);
+    c.isolate(1);
+    let t0 = c.node(1).term();
+    c.campaign(1);
+    c.campaign(1);
+    assert_eq!(c.node(1).role(), Role::PreCandidate);
+    assert_eq!(transitions_to(&c, 1, Role::PreCandidate), vec![t0], "one pre-candidacy, probed twice");
+
+    let mut c = Cluster::with_config(3, |cfg| cfg.pre_vote = false);
+    c.isolate(1);
+    c.campaign(1);
+    c.campaign(1);
+    assert_eq!(c.node(1).role(), Role::Candidate);
+    assert_eq!(transitions_to(&c, 1, Role::Candidate), vec![t0 + 1, t0 + 2], "one per election term");
+}
+
+/// A pre-vote asks "would you vote for me in the next term?"; asked about the receiver's
+/// current term (the asker is behind), it gets the answer a real vote in that term would:
+/// no, when the receiver follows a leader in it.
+#[test]
+fn a_pre_vote_for_the_current_term_is_refused_by_a_follower_of_its_leader() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.stabilize();
+    let n = c.node(3);
+    let body = MessageBody::VoteRequest {
+        pre_vote: true,
+        last_log_index: n.log().last_index(),
+        last_log_term: n.log().last_term(),
+        transfer: false,
+    };
+    c.step(2, Input::Message(Message { from: 3, to: 2, term: c.node(2).term(), body }));
+    let answer = c.queue.iter().find(|m| m.to == 3).map(|m| m.body.clone());
+    assert_eq!(answer, Some(MessageBody::VoteResponse { pre_vote: true, granted: false }));
+}
+
+/// Each rule of `Config::validate` rejects its own violation, alone.
+#[test]
+fn each_config_rule_rejects_its_violation_alone() {
+    assert_eq!(Config::new(1).validate(), Ok(()));
+    let ms = Duration::from_millis;
+    let broken: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+        ("id 0", Box::new(|c| c.id = 0)),
+        ("zero election timeout", Box::new(|c| c.election_timeout_min = Duration::ZERO)),
+        ("max timeout not above min", Box::new(|c| c.election_timeout_max = c.election_timeout_min)),
+        ("zero heartbeat", Box::new(|c| c.heartbeat_interval = Duration::ZERO)),
+        ("heartbeat not below the timeout", Box::new(|c| c.heartbeat_interval = c.election_timeout_min)),
+        (
+            "lease reads without CheckQuorum",
+            Box::new(|c| {
+                c.lease_reads = true;
+                c.check_quorum = false;
+            }),
+        ),
+        (
+            "drift not below the timeout",
+            Box::new(move |c| {
+                c.lease_reads = true;
+                c.check_quorum = true;
+                c.lease_clock_drift = c.election_timeout_min;
+                c.election_timeout_max = c.election_timeout_min + ms(1);
+            }),
+        ),
+        ("no entries per message", Box::new(|c| c.max_entries_per_message = 0)),
+        ("no messages in flight", Box::new(|c| c.max_inflight_messages = 0)),
+    ];
+    for (what, f) in broken {
+        let mut cfg = Config::new(1);
+        f(&mut cfg);
+        assert!(matches!(cfg.validate(), Err(ConfigError::Invalid(_))), "{what} was accepted");
+        assert!(Node::new(cfg, RestoredState::bootstrap([1]), Instant::ZERO).is_err(), "{what}");
+    }
+    let mut cfg = Config::new(1);
+    cfg.lease_reads = true;
+    cfg.check_quorum = true;
+    cfg.lease_clock_drift = cfg.election_timeout_min - ms(1);
+    assert_eq!(cfg.validate(), Ok(()), "a drift just below the timeout is fine");
+}
