@@ -290,12 +290,15 @@ fn a_pre_vote_for_the_current_term_is_refused_by_a_follower_of_its_leader() {
     assert_eq!(answer, Some(MessageBody::VoteResponse { pre_vote: true, granted: false }));
 }
 
+/// A way to break one rule of the configuration.
+type Breakage = Box<dyn Fn(&mut Config)>;
+
 /// Each rule of `Config::validate` rejects its own violation, alone.
 #[test]
 fn each_config_rule_rejects_its_violation_alone() {
     assert_eq!(Config::new(1).validate(), Ok(()));
     let ms = Duration::from_millis;
-    let broken: Vec<(&str, Box<dyn Fn(&mut Config)>)> = vec![
+    let broken: Vec<(&str, Breakage)> = vec![
         ("id 0", Box::new(|c| c.id = 0)),
         ("zero election timeout", Box::new(|c| c.election_timeout_min = Duration::ZERO)),
         ("max timeout not above min", Box::new(|c| c.election_timeout_max = c.election_timeout_min)),
