@@ -309,6 +309,71 @@ mod tests {
         assert_eq!(log.last_index(), 2);
     }
 
+    fn log_with_terms(terms: &[Term]) -> RaftLog {
+        RaftLog::restore(0, 0, terms.iter().enumerate().map(|(i, t)| entry(i as Index + 1, *t)).collect()).unwrap()
+    }
+
+    #[test]
+    fn the_leader_finds_the_last_index_of_a_term_at_most_the_followers() {
+        let mut log = log_with_terms(&[1, 1, 2, 2, 4, 4]);
+        assert_eq!(log.last_index_with_term_at_most(4, 6), 6);
+        assert_eq!(log.last_index_with_term_at_most(4, 5), 5);
+        assert_eq!(log.last_index_with_term_at_most(3, 6), 4);
+        assert_eq!(log.last_index_with_term_at_most(1, 6), 2);
+        assert_eq!(log.last_index_with_term_at_most(0, 6), 0);
+        assert_eq!(log.last_index_with_term_at_most(4, 99), 6, "capped at the last index");
+        log.compact_to(2);
+        assert_eq!(log.last_index_with_term_at_most(0, 6), 2, "never below the snapshot point");
+    }
+
+    #[test]
+    fn the_follower_finds_the_first_index_of_the_conflicting_term() {
+        let mut log = log_with_terms(&[1, 1, 2, 2, 2, 4]);
+        assert_eq!(log.first_index_of_term_at(5), 3);
+        assert_eq!(log.first_index_of_term_at(6), 6);
+        assert_eq!(log.first_index_of_term_at(2), 1);
+        assert_eq!(log.first_index_of_term_at(9), 9, "an index past the log is its own answer");
+        log.compact_to(1);
+        assert_eq!(log.first_index_of_term_at(2), 2, "never below the first index held");
+    }
+
+    #[test]
+    fn size_hints_count_the_payload_and_a_fixed_overhead() {
+        let e = |payload| Entry { term: 1, index: 1, payload }.size_hint();
+        assert_eq!(e(Payload::Noop), 24);
+        assert_eq!(e(Payload::Command(Bytes::from(vec![0; 10]))), 34);
+        let m = Membership { voters: [1, 2, 3].into(), outgoing: [1, 2].into(), learners: [4].into() };
+        assert_eq!(e(Payload::Membership(Box::new(m))), 24 + 8 * 6);
+    }
+
+    #[test]
+    fn a_batch_may_fill_its_byte_limit_exactly() {
+        let cmd = |index| Entry { term: 1, index, payload: Payload::Command(Bytes::from(vec![0; 76])) };
+        let log = RaftLog::restore(0, 0, (1..=3).map(cmd).collect()).unwrap();
+        assert_eq!(log.batch(1, 10, 200).len(), 2, "two entries of 100 bytes fill 200");
+        assert_eq!(log.batch(1, 10, 199).len(), 1);
+    }
+
+    #[test]
+    fn restored_compacted_and_reset_logs_hand_out_nothing_already_durable() {
+        let log = log_with_terms(&[1, 2]);
+        assert_eq!(log.unstable_from(), 3, "restored entries are durable");
+        let log = RaftLog::restore(5, 2, vec![]).unwrap();
+        assert_eq!((log.unstable_from(), log.snapshot_term()), (6, 2));
+
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        log.append([entry(1, 1), entry(2, 1), entry(3, 2)]).unwrap();
+        assert_eq!(log.unstable_from(), 1);
+        log.compact_to(2);
+        assert_eq!(log.unstable_from(), 3, "compacted entries are never handed out");
+        assert_eq!(log.snapshot_term(), 1);
+        assert_eq!(log.take_unstable(), vec![entry(3, 2)]);
+
+        log.reset_to_snapshot(10, 3);
+        assert_eq!((log.first_index(), log.last_index(), log.unstable_from()), (11, 10, 11));
+        assert_eq!((log.snapshot_term(), log.last_term()), (3, 3));
+    }
+
     #[test]
     fn compaction_keeps_terms_reachable_at_the_snapshot_point() {
         let mut log = RaftLog::restore(0, 0, (1..=5).map(|i| entry(i, i)).collect()).unwrap();

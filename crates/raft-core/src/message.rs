@@ -288,6 +288,86 @@ mod tests {
     }
 
     #[test]
+    fn encode_into_appends_the_same_bytes_as_encode() {
+        let m = append(vec![Entry { term: 3, index: 5, payload: Payload::Noop }]);
+        let mut out = vec![0xAB];
+        m.encode_into(&mut out);
+        assert_eq!(out[0], 0xAB);
+        assert_eq!(&out[1..], &m.encode()[..]);
+    }
+
+    #[test]
+    fn a_message_of_exactly_the_size_limit_decodes() {
+        let m = append(vec![]);
+        let bytes = m.encode();
+        assert_eq!(Message::decode(&bytes, bytes.len()), Ok(m));
+        assert!(matches!(Message::decode(&bytes, bytes.len() - 1), Err(DecodeError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn node_id_zero_is_refused_as_sender_or_receiver_alone() {
+        for (from, to) in [(0, 2), (1, 0)] {
+            let m = Message { from, to, term: 1, body: MessageBody::TimeoutNow };
+            assert!(matches!(m.validate(), Err(DecodeError::Invalid(_))), "{from} -> {to}");
+        }
+    }
+
+    /// Every term and index field is bounded on its own: the field at its bound is
+    /// accepted, one past it makes the message invalid.
+    #[test]
+    fn each_term_and_index_is_bounded_on_its_own() {
+        assert_eq!(MAX_TERM, MAX_INDEX, "one bound serves both below");
+        type Field = fn(u64) -> MessageBody;
+        fn vote(i: Index, t: Term) -> MessageBody {
+            MessageBody::VoteRequest { pre_vote: false, last_log_index: i, last_log_term: t, transfer: false }
+        }
+        fn app(i: Index, t: Term, c: Index) -> MessageBody {
+            MessageBody::Append { prev_log_index: i, prev_log_term: t, entries: vec![], commit: c }
+        }
+        fn conflict(r: Index, h: Index, t: Term) -> MessageBody {
+            MessageBody::AppendResponse {
+                result: AppendResult::Conflict { rejected_index: r, hint_index: h, hint_term: Some(t) },
+            }
+        }
+        fn snap(i: Index, t: Term) -> MessageBody {
+            MessageBody::InstallSnapshot {
+                meta: Box::new(SnapshotMeta { index: i, term: t, membership: Default::default() }),
+            }
+        }
+        let fields: Vec<(&str, Field)> = vec![
+            ("vote last index", |x| vote(x, 1)),
+            ("vote last term", |x| vote(1, x)),
+            ("append prev index", |x| app(x, 1, 1)),
+            ("append prev term", |x| app(1, x, 1)),
+            ("append commit", |x| app(1, 1, x)),
+            ("success match index", |x| MessageBody::AppendResponse {
+                result: AppendResult::Success { match_index: x },
+            }),
+            ("conflict rejected index", |x| conflict(x, 1, 1)),
+            ("conflict hint index", |x| conflict(1, x, 1)),
+            ("conflict hint term", |x| conflict(1, 1, x)),
+            ("heartbeat commit", |x| MessageBody::Heartbeat { commit: x, seq: 1 }),
+            ("read index", |x| MessageBody::ReadIndexResponse {
+                ctx: ReadContext { incarnation: 1, seq: 1 },
+                index: Some(x),
+            }),
+            ("snapshot index", |x| snap(x, 1)),
+            ("snapshot term", |x| snap(1, x)),
+            ("snapshot response index", |x| MessageBody::InstallSnapshotResponse { index: x, success: true }),
+        ];
+        let msg = |body| Message { from: 1, to: 2, term: MAX_TERM, body };
+        for (name, field) in fields {
+            assert_eq!(msg(field(MAX_INDEX)).validate(), Ok(()), "{name} at the bound");
+            assert!(msg(field(MAX_INDEX + 1)).validate().is_err(), "{name} past the bound");
+        }
+        let entry_past = vec![Entry { term: 1, index: MAX_INDEX + 1, payload: Payload::Noop }];
+        assert!(msg(app(MAX_INDEX, 1, 1)).validate().is_ok());
+        let past = MessageBody::Append { prev_log_index: MAX_INDEX, prev_log_term: 1, entries: entry_past, commit: 1 };
+        assert!(msg(past).validate().is_err(), "an entry past the bound");
+        assert!(Message { term: MAX_TERM + 1, ..msg(MessageBody::TimeoutNow) }.validate().is_err(), "message term");
+    }
+
+    #[test]
     fn rejects_oversized_truncated_trailing_and_invalid_input() {
         let m = append(vec![Entry { term: 3, index: 5, payload: Payload::Noop }]);
         let bytes = m.encode();

@@ -335,3 +335,63 @@ fn each_config_rule_rejects_its_violation_alone() {
     cfg.lease_clock_drift = cfg.election_timeout_min - ms(1);
     assert_eq!(cfg.validate(), Ok(()), "a drift just below the timeout is fine");
 }
+
+fn change_rejections(c: &Cluster) -> Vec<ProposalId> {
+    c.events(1)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MembershipChangeRejected { id, error: ProposalError::InvalidChange(_) } => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A change is checked against the configuration before anything is appended: a member
+/// can be removed, a voter demoted, a new node added; nothing else.
+#[test]
+fn membership_changes_that_name_the_wrong_nodes_are_rejected() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.add_blank_node(4);
+    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
+    c.stabilize();
+    let invalid = [
+        MembershipChange::remove(9),
+        MembershipChange { demote: vec![4], ..Default::default() },
+        MembershipChange { demote: vec![9], ..Default::default() },
+        MembershipChange::add_learner(0),
+        MembershipChange::add_learner(2),
+        MembershipChange::add_learner(4),
+        MembershipChange::add_voter(0),
+        MembershipChange::add_voter(2),
+    ];
+    for (n, change) in invalid.into_iter().enumerate() {
+        let id = ProposalId(100 + n as u64);
+        c.step(1, Input::ChangeMembership { id, change: Box::new(change.clone()) });
+        assert_eq!(change_rejections(&c).last(), Some(&id), "{change:?} was accepted");
+    }
+    assert_eq!(c.node(1).membership().voters, [1, 2, 3].into());
+
+    // Demoting a voter makes it a learner (through the joint configuration).
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: ProposalId(200),
+            change: Box::new(MembershipChange { demote: vec![3], ..Default::default() }),
+        },
+    );
+    c.stabilize();
+    let m = c.node(1).membership().clone();
+    assert_eq!((m.voters, m.learners), ([1, 2].into(), [3, 4].into()));
+}
+
+/// A new leader asserts itself one heartbeat interval after winning, not at once (its
+/// no-op append already told everyone), and checks its quorum one election timeout later.
+#[test]
+fn a_new_leader_sends_its_first_heartbeat_one_interval_after_winning() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    let won = c.history(1).last().map(|t| t.at).expect("won");
+    let hb = c.peers[&1].cfg.heartbeat_interval;
+    assert_eq!(c.node(1).next_deadline(), won + hb);
+}
