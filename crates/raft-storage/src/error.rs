@@ -61,7 +61,7 @@ pub enum StorageError {
         /// The last index reported durable.
         durable: Index,
     },
-    /// A record other than a log entry (hard state, snapshot point, sync marker, snapshot
+    /// A record other than a log entry (hard state, snapshot point, snapshot
     /// data) failed its integrity check.
     #[error("{path}: the {record} record is corrupt ({reason}); the node must not start on this store")]
     CorruptRecord {
