@@ -64,8 +64,14 @@ impl Drop for Mounts {
     }
 }
 
+/// Says why a test skips, on stderr itself (not through `eprintln!`, which the test
+/// harness captures and shows only for failures).
 fn skip(test: &str, why: &str) {
-    eprintln!("SKIPPED {test}: {why} (needs root, mount, losetup and mkfs.ext4: Debian packages mount and e2fsprogs)");
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {why} (needs root, mount, losetup and mkfs.ext4: Debian packages mount and e2fsprogs)"
+    );
 }
 
 fn tmpfs(mounts: &mut Mounts, at: &Path, size: &str) -> Result<(), String> {
@@ -115,11 +121,28 @@ fn in_child(child: &str, env: &[(&str, &str)]) -> String {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("running the child test");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A store that hangs instead of failing is a failure too: the child gets 120 s.
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    cmd.stdout(std::fs::File::create(&out_path).unwrap()).stderr(std::fs::File::create(&err_path).unwrap());
+    let mut proc = cmd.spawn().expect("running the child test");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = proc.try_wait().expect("waiting for the child test") {
+            break Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = proc.kill();
+            let _ = proc.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     eprint!("{stderr}");
-    assert!(out.status.success(), "the child test {child} failed:\n{stdout}\n{stderr}");
+    let Some(status) = status else { panic!("the child test {child} hung for 120 s:\n{stdout}\n{stderr}") };
+    assert!(status.success(), "the child test {child} failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("1 passed"), "the child test {child} did not run:\n{stdout}");
     format!("{stdout}{stderr}")
 }
