@@ -391,6 +391,7 @@ impl SledStorage {
         if bad.is_none() && expected <= durable {
             bad = Some((expected, None));
         }
+        let mut torn = None;
         if let Some((index, reason)) = bad {
             if index <= durable {
                 let path = self.path.clone();
@@ -399,23 +400,7 @@ impl SledStorage {
                     None => StorageError::MissingEntry { path, index, durable },
                 });
             }
-            // Never reported durable: a torn tail. Drop it and everything after it.
-            tracing::warn!(target: "raft::storage", path = %self.path.display(), index, reason = reason.as_deref().unwrap_or("missing"), "truncating a torn log tail");
-            let mut batch = sled::Batch::default();
-            for key in self.log.range(entry_key(index)..).keys() {
-                match key {
-                    Ok(key) => batch.remove(key),
-                    Err(e) => {
-                        return Err(StorageError::CorruptEntry {
-                            path: self.path.clone(),
-                            index,
-                            reason: format!("past the synced index {durable}, but sled cannot remove it: {e}"),
-                        })
-                    }
-                }
-            }
-            self.log.apply_batch(batch).map_err(self.backend("truncating a torn tail"))?;
-            self.repaired_tail = Some(index);
+            torn = Some((index, reason));
         }
         self.last_index = expected - 1;
         self.last_term = last_term;
@@ -456,6 +441,26 @@ impl SledStorage {
                 commit: self.hard_state.commit,
                 last_index: self.last_index,
             });
+        }
+        // Every check passed: now repair.
+        if let Some((index, reason)) = torn {
+            // Never reported durable: a torn tail. Drop it and everything after it.
+            tracing::warn!(target: "raft::storage", path = %self.path.display(), index, reason = reason.as_deref().unwrap_or("missing"), "truncating a torn log tail");
+            let mut batch = sled::Batch::default();
+            for key in self.log.range(entry_key(index)..).keys() {
+                match key {
+                    Ok(key) => batch.remove(key),
+                    Err(e) => {
+                        return Err(StorageError::CorruptEntry {
+                            path: self.path.clone(),
+                            index,
+                            reason: format!("past the synced index {durable}, but sled cannot remove it: {e}"),
+                        })
+                    }
+                }
+            }
+            self.log.apply_batch(batch).map_err(self.backend("truncating a torn tail"))?;
+            self.repaired_tail = Some(index);
         }
         if !leftovers.is_empty() {
             let mut batch = sled::Batch::default();
