@@ -32,6 +32,8 @@ struct Tally {
     opens_with_unsynced_entries: usize,
     unsynced_entries_recovered: u64,
     syncs_reported: u64,
+    /// Terms started, truncations, compactions and disagreeing snapshot installs begun.
+    events: std::collections::BTreeMap<String, u64>,
 }
 
 #[test]
@@ -79,7 +81,7 @@ fn nothing_reported_is_lost_to_sigkill_and_every_restart_is_accepted() {
             if let Ok(line) = rx.recv_timeout(Duration::from_millis(1)) {
                 if note(&line, &mut reported, &mut tally, &context) {
                     ready = true;
-                } else if ready && !early {
+                } else if ready && !early && line.starts_with("synced ") {
                     syncs += 1;
                     if syncs == syncs_before_kill {
                         deadline = WallClock::now() + tail;
@@ -99,18 +101,22 @@ fn nothing_reported_is_lost_to_sigkill_and_every_restart_is_accepted() {
         check_store(dir.path(), &reported, &mut tally, &context);
     }
     eprintln!(
-        "{cycles} kills in {:.1} s: {} syncs reported, last {:?}; {} killed before ready; {} torn tails \
-         repaired; {} opens found {} unsynced entries and synced them; 0 reported entries or votes lost, \
-         every restart accepted by Node::new",
+        "{cycles} kills in {:.1} s: {} syncs reported, last {:?}; events begun {:?}; {} killed before ready; \
+         {} torn tails repaired; {} opens found {} unsynced entries and synced them; 0 reported entries or \
+         votes lost, every restart accepted by Node::new",
         started.elapsed().as_secs_f64(),
         tally.syncs_reported,
         reported,
+        tally.events,
         tally.killed_before_ready,
         tally.torn_tails_repaired,
         tally.opens_with_unsynced_entries,
         tally.unsynced_entries_recovered,
     );
     assert!(reported.last.0 > 100, "the children reported only up to index {} in {cycles} cycles", reported.last.0);
+    for kind in ["term", "truncate", "install"] {
+        assert!(tally.events.contains_key(kind), "no {kind} event in {cycles} cycles: {:?}", tally.events);
+    }
     assert!(
         tally.killed_before_ready < cycles / 2,
         "{} of {cycles} children were killed before ready",
@@ -131,6 +137,10 @@ fn note(line: &str, reported: &mut Report, tally: &mut Tally, context: &str) -> 
         );
         *reported = r;
         tally.syncs_reported += 1;
+        false
+    } else if let Some(event) = line.strip_prefix("event ") {
+        let kind = event.split(' ').next().unwrap_or_default().to_string();
+        *tally.events.entry(kind).or_default() += 1;
         false
     } else {
         assert!(line.starts_with("ready "), "{context}: unexpected line {line:?}");

@@ -1,7 +1,8 @@
 //! The child process of the crash test: opens a sled store, then runs a follower-like
 //! workload forever — appends, term changes and votes, truncations of uncommitted
 //! suffixes, compactions, and installs of snapshots that disagree with the log — printing
-//! a `synced …` line (see `workload::Report`) after every sync. The test kills it with
+//! a `synced …` line (see `workload::Report`) after every sync, and an `event …` line
+//! when it starts a new term, truncates, compacts or installs a snapshot. The test kills it with
 //! SIGKILL at a random moment and checks that nothing reported was lost.
 //!
 //! Usage: `raft-sled-crash-child <dir> <seed>`.
@@ -57,6 +58,7 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
         let mut term = hs.term.max(store.term(last)?.unwrap_or(0));
         let roll = next() % 100;
         if roll < 25 {
+            writeln!(stdout, "event term {}", term + 1)?;
             // A new term, with a vote (or none) in it.
             term += 1;
             let vote = next() % 4;
@@ -71,6 +73,7 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
             writer.write_all(&workload::snapshot_data(index, term))?;
             store.finish_snapshot(writer)?;
             persist.snapshot = Some(Box::new(meta));
+            writeln!(stdout, "event install {index}")?;
             commit = index;
             hs.commit = index;
             let batch = next() % 4;
@@ -79,6 +82,7 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
             // A new leader overwrites an uncommitted suffix.
             let from = commit + 1 + next() % (last - commit);
             let batch = 1 + next() % 8;
+            writeln!(stdout, "event truncate {from}")?;
             persist.entries = (from..from + batch).map(|i| workload::entry(i, term)).collect();
         } else {
             let batch = 1 + next() % 8;
@@ -93,6 +97,7 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
                 writer.write_all(&workload::snapshot_data(index, t))?;
                 store.finish_snapshot(writer)?;
                 persist.snapshot = Some(Box::new(meta));
+                writeln!(stdout, "event compact {index}")?;
             }
         }
         persist.hard_state = Some(hs);
