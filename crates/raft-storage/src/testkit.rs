@@ -8,7 +8,9 @@
 //! and misuse that must be rejected — against both the store and a plain reference model,
 //! and compares every observable after every operation. A restart reopens the store
 //! through the factory, calls [`restore`], and accepts any state between the last sync and
-//! the last call (a crash may lose a suffix of the unsynced calls, nothing else).
+//! the last call (a crash may lose a suffix of the unsynced calls, nothing else, and a
+//! `Persist` is one call) that `raft_core::Node::new` accepts. The generated hard states
+//! follow Raft: terms never decrease and a vote never changes within its term.
 //!
 //! Everything derives from one seed. A failing case is shrunk to a short operation list
 //! and reported with the seed that replays it.
@@ -51,7 +53,9 @@ pub trait StoreFactory {
     /// Closes `store` and opens the same store again, as a restarting node would. The
     /// reopened store may have lost any suffix of the calls made since the last sync, and
     /// nothing else. `crash_hint` is a random number that a simulated store can use to
-    /// choose how much to lose.
+    /// choose how much to lose. A file-backed store should mostly reopen from a crash
+    /// state (for example its files copied while it is still open), not after a clean
+    /// close, which may flush everything.
     fn reopen(&mut self, store: Self::Store, crash_hint: u64) -> Self::Store;
 }
 
