@@ -96,7 +96,8 @@ impl Drop for SledSnapshotWriter {
 }
 
 /// Streams a stored snapshot out, verifying its length and checksum: the read that reaches
-/// the end fails with `io::ErrorKind::InvalidData` if either is wrong.
+/// the recorded length (or the end of the file) fails with `io::ErrorKind::InvalidData` if
+/// either is wrong.
 #[derive(Debug)]
 pub struct SledSnapshotReader {
     path: PathBuf,
@@ -145,10 +146,12 @@ impl Read for SledSnapshotReader {
         if self.read > self.len {
             return Err(bad(format!("longer than the recorded {} bytes", self.len)));
         }
-        if n == 0 && !buf.is_empty() {
-            if self.read != self.len {
-                return Err(bad(format!("{} bytes, {} recorded", self.read, self.len)));
-            }
+        if n == 0 && !buf.is_empty() && self.read != self.len {
+            return Err(bad(format!("{} bytes, {} recorded", self.read, self.len)));
+        }
+        // Checked as soon as the recorded length is reached, not only at end of file: a
+        // reader that knows the length (`read_exact`) never asks past it.
+        if self.read == self.len && (n > 0 || self.len == 0) {
             let computed = self.hasher.clone().finalize();
             if computed != self.crc {
                 return Err(bad(format!("checksum mismatch: recorded {:#010x}, computed {computed:#010x}", self.crc)));

@@ -1,4 +1,4 @@
-//! Startup integrity: damage at or below the sync marker is refused with an error naming
+//! Startup integrity: damage at or below the synced index is refused with an error naming
 //! the store's path and the bad index; damage past it (a torn tail) is truncated.
 //!
 //! The tests damage a store through sled directly, using the documented layout: tree
@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use raft_core::{Entry, HardState, Index, Payload, SnapshotMeta};
-use raft_sled::{SledConfig, SledStorage, LOG_TREE, SYNC_TREE};
+use raft_sled::{SledConfig, SledStorage, LOG_TREE};
 use raft_storage::{Storage, StorageError};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -115,13 +115,16 @@ fn a_hard_state_pointing_past_the_log_is_refused() {
 }
 
 #[test]
-fn a_torn_tail_past_the_sync_marker_is_truncated() {
+fn a_torn_tail_past_the_synced_index_is_truncated() {
     let dir = tempfile::tempdir().unwrap();
-    drop(store_with(dir.path(), 15));
-    // As if only 1..=10 had been reported durable and the write of 13 was torn.
+    drop(store_with(dir.path(), 10));
+    // Entries 11..=15 reached sled's files but were never synced by the store (never
+    // reported durable), and the write of 13 was torn.
     damage(dir.path(), |db| {
-        let marker = postcard::to_allocvec(&10u64).unwrap();
-        db.open_tree(SYNC_TREE).unwrap().insert(b"synced", record(&marker)).unwrap();
+        let log = db.open_tree(LOG_TREE).unwrap();
+        for i in 11..=15u64 {
+            log.insert(i.to_be_bytes(), record(&postcard::to_allocvec(&entry(i)).unwrap())).unwrap();
+        }
         flip_byte(db, 13);
     });
     let mut store = SledStorage::open(dir.path(), &SledConfig::default()).unwrap();
@@ -132,14 +135,13 @@ fn a_torn_tail_past_the_sync_marker_is_truncated() {
     store.append(&[entry(13)]).unwrap();
     store.sync().unwrap();
     drop(store);
-    // A missing entry past the marker is a torn tail too.
+    // A missing entry past the synced index is a torn tail too.
     damage(dir.path(), |db| {
-        let marker = postcard::to_allocvec(&11u64).unwrap();
-        db.open_tree(SYNC_TREE).unwrap().insert(b"synced", record(&marker)).unwrap();
-        db.open_tree(LOG_TREE).unwrap().remove(12u64.to_be_bytes()).unwrap();
+        let log = db.open_tree(LOG_TREE).unwrap();
+        log.insert(15u64.to_be_bytes(), record(&postcard::to_allocvec(&entry(15)).unwrap())).unwrap();
     });
     let store = SledStorage::open(dir.path(), &SledConfig::default()).unwrap();
-    assert_eq!((store.repaired_tail(), store.last_index()), (Some(12), 11));
+    assert_eq!((store.repaired_tail(), store.last_index()), (Some(14), 13));
 }
 
 #[test]

@@ -14,24 +14,11 @@ use std::path::Path;
 ///
 /// Nothing is durable until [`Storage::sync`]: apply any number of persists, sync once,
 /// then report `Input::Persisted { seq }` with the highest `seq` applied.
+///
+/// The store applies it atomically ([`Storage::persist`]): a crash leaves all of it or
+/// none of it.
 pub fn apply_persist<S: Storage + ?Sized>(store: &mut S, persist: &Persist) -> Result<(), StorageError> {
-    if let Some(s) = &persist.snapshot {
-        store.set_snapshot_point(s)?;
-    }
-    replace_suffix(store, &persist.entries)?;
-    if let Some(hs) = &persist.hard_state {
-        store.save_hard_state(hs)?;
-    }
-    Ok(())
-}
-
-/// Drops stored entries from `entries[0].index` on and appends `entries`.
-fn replace_suffix<S: Storage + ?Sized>(store: &mut S, entries: &[Entry]) -> Result<(), StorageError> {
-    let Some(first) = entries.first() else { return Ok(()) };
-    if first.index <= store.last_index() {
-        store.truncate_from(first.index)?;
-    }
-    store.append(entries)
+    store.persist(persist)
 }
 
 /// Reads the state a restarting node resumes from, for `raft_core::Node::new`.
@@ -48,14 +35,14 @@ pub fn restore<S: Storage + ?Sized>(store: &mut S) -> Result<RestoredState, Stor
     let point = store.snapshot_point();
     if let Some(data) = store.snapshot_data_meta() {
         if data.index > point.index {
-            store.set_snapshot_point(&data)?;
             // The term persisted with the install may have been lost with it. Raising the
             // term (with no vote) is safe: a vote in that term was never sent, as it was
-            // not durable.
+            // not durable. The point and the term go in one persist, so that a crash
+            // cannot keep the point without the term.
             let hs = store.hard_state();
-            if hs.term < data.term {
-                store.save_hard_state(&HardState { term: data.term, vote: None, ..hs })?;
-            }
+            let raised = (hs.term < data.term).then_some(HardState { term: data.term, vote: None, ..hs });
+            let persist = Persist { seq: 0, hard_state: raised, entries: Vec::new(), snapshot: Some(Box::new(data)) };
+            store.persist(&persist)?;
             store.sync()?;
         } else if data.index < point.index {
             return Err(StorageError::SnapshotBehindLog {

@@ -61,7 +61,7 @@ pub enum StorageError {
         /// The last index reported durable.
         durable: Index,
     },
-    /// A record other than a log entry (hard state, snapshot point, sync marker, snapshot
+    /// A record other than a log entry (hard state, snapshot point, snapshot
     /// data) failed its integrity check.
     #[error("{path}: the {record} record is corrupt ({reason}); the node must not start on this store")]
     CorruptRecord {
@@ -145,6 +145,48 @@ pub enum StorageError {
         first_index: Index,
         /// Last stored index.
         last_index: Index,
+    },
+    /// An earlier write or fsync of this handle failed, so the store refuses every call
+    /// until it is reopened: after a failed fsync the kernel may have dropped the dirty
+    /// pages, and a retry could report as durable data that is gone ("fsyncgate").
+    #[error(
+        "{path}: the store is poisoned: an earlier write or fsync failed ({cause}); nothing \
+         done since the last successful sync may be durable, so every call fails until the \
+         store is reopened: stop the node and restart it from the store"
+    )]
+    Poisoned {
+        /// The store's path.
+        path: PathBuf,
+        /// The first failure.
+        cause: String,
+    },
+    /// The durability witness (the record of what the last sync made durable, kept outside
+    /// the storage engine) is damaged or missing, so nothing can vouch for the store.
+    #[error(
+        "{path}: the durability witness is damaged ({reason}); the store's durable state \
+         cannot be vouched for, so the node must not start on it: move the directory aside \
+         and let the node catch up from a peer"
+    )]
+    CorruptWitness {
+        /// The witness file.
+        path: PathBuf,
+        /// What is wrong, with the index the readable copy vouches for, if any.
+        reason: String,
+    },
+    /// State that the durability witness records as synced is missing or older in the
+    /// store (a lost hard state, snapshot point or snapshot data record).
+    #[error(
+        "{path}: {what}, but the durability witness records it as synced (with entries up to \
+         index {durable}); the store lost durable state, so the node must not start on it: \
+         move the directory aside and let the node catch up from a peer"
+    )]
+    DurableStateLost {
+        /// The store's path.
+        path: PathBuf,
+        /// What was lost.
+        what: String,
+        /// The last log index the witness vouches for.
+        durable: Index,
     },
     /// A finished snapshot's data did not match its checksum when read back.
     #[error("{path}: snapshot data for index {index} is corrupt ({reason})")]

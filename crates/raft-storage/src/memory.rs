@@ -2,7 +2,7 @@
 
 use crate::{check_append, Storage, StorageError};
 use bytes::Bytes;
-use raft_core::{Entry, HardState, Index, SnapshotMeta, Term};
+use raft_core::{Entry, HardState, Index, Persist, SnapshotMeta, Term};
 use std::io::{self, Cursor};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,8 @@ enum Op {
     Truncate(Index),
     HardState(HardState),
     Point(SnapshotMeta),
+    /// A whole `Persist`, applied as one call (a crash keeps all of it or none).
+    Persist(Box<Persist>),
 }
 
 impl LogState {
@@ -70,6 +72,18 @@ impl LogState {
                     self.entries.clear();
                 }
                 self.point = meta.clone();
+            }
+            Op::Persist(p) => {
+                if let Some(s) = &p.snapshot {
+                    self.apply(&Op::Point(SnapshotMeta::clone(s)));
+                }
+                if let Some(first) = p.entries.first() {
+                    self.apply(&Op::Truncate(first.index));
+                    self.apply(&Op::Append(p.entries.clone()));
+                }
+                if let Some(hs) = p.hard_state {
+                    self.hard_state = hs;
+                }
             }
         }
     }
@@ -218,6 +232,30 @@ impl Storage for MemStorage {
         if meta.index >= self.current.point.index {
             self.record(Op::Point(meta.clone()));
         }
+        Ok(())
+    }
+
+    fn persist(&mut self, persist: &Persist) -> Result<(), StorageError> {
+        // Check the whole persist against a scratch copy first: nothing is recorded if any
+        // part would be rejected.
+        let mut scratch = self.current.clone();
+        if let Some(s) = &persist.snapshot {
+            scratch.apply(&Op::Point(SnapshotMeta::clone(s)));
+        }
+        if let Some(first) = persist.entries.first() {
+            if first.index <= scratch.point.index {
+                return Err(StorageError::TruncateIntoSnapshot {
+                    path: self.path.clone(),
+                    index: first.index,
+                    snapshot_index: scratch.point.index,
+                });
+            }
+            scratch.apply(&Op::Truncate(first.index));
+            let last_index = scratch.last_index();
+            let last_term = scratch.term(last_index).expect("the last index always has a term");
+            check_append(&self.path, last_index, last_term, &persist.entries)?;
+        }
+        self.record(Op::Persist(Box::new(persist.clone())));
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The storage contract: what a durable log store offers a runtime.
 
 use crate::StorageError;
-use raft_core::{Entry, HardState, Index, SnapshotMeta, Term};
+use raft_core::{Entry, HardState, Index, Persist, SnapshotMeta, Term};
 use std::io;
 use std::ops::Range;
 use std::path::Path;
@@ -22,7 +22,10 @@ use std::path::Path;
 /// # Errors
 ///
 /// Every call that touches the disk can fail with [`StorageError`]. A failed mutation or
-/// sync leaves the handle in an unknown state: drop it, stop the node, and reopen.
+/// sync leaves the handle in an unknown state: drop it, stop the node, and reopen. A
+/// file-backed store poisons itself at the first failed write or fsync: every later call
+/// fails with [`StorageError::Poisoned`] until the store is reopened, so that a retry can
+/// never report as durable what a failed fsync lost.
 ///
 /// Runtimes should not call the mutating methods one by one for `raft_core::Persist`
 /// actions: [`apply_persist`](crate::apply_persist) applies a whole persist in the order
@@ -69,7 +72,9 @@ pub trait Storage {
     /// point.
     fn truncate_from(&mut self, index: Index) -> Result<(), StorageError>;
 
-    /// Replaces the stored hard state.
+    /// Replaces the stored hard state. As Raft requires, the term never decreases and a
+    /// vote, once cast, never changes within its term: a file-backed store checks the
+    /// stored hard state against the synced one at startup on that basis.
     fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError>;
 
     /// Records `meta` as the snapshot point. If the log holds an entry at `meta.index` with
@@ -99,6 +104,34 @@ pub trait Storage {
     /// stream it to a peer). A file-backed reader verifies the checksum as it reaches the
     /// end and fails the read there with `io::ErrorKind::InvalidData` on a mismatch.
     fn open_snapshot(&self) -> Result<Option<(SnapshotMeta, Self::SnapshotReader)>, StorageError>;
+
+    /// Applies one `raft_core::Persist` as one atomic step: a crash leaves all of it or
+    /// none of it (never, say, entries of a new term without the hard state recording that
+    /// term, which `raft_core::Node::new` refuses). Like every mutation it becomes durable
+    /// at the next [`Storage::sync`]. Call it through [`apply_persist`](crate::apply_persist).
+    ///
+    /// The order of its parts is that of `raft_core::Persist`: the snapshot point (as
+    /// [`Storage::set_snapshot_point`]), then the entries (dropping stored entries from
+    /// `entries[0].index` on, then appending), then the hard state.
+    ///
+    /// The provided implementation calls those methods one by one, which is atomic only for
+    /// a store that loses nothing but whole syncs; a store that can lose a suffix of the
+    /// calls since the last sync overrides it. The conformance kit checks it.
+    fn persist(&mut self, persist: &Persist) -> Result<(), StorageError> {
+        if let Some(s) = &persist.snapshot {
+            self.set_snapshot_point(s)?;
+        }
+        if let Some(first) = persist.entries.first() {
+            if first.index <= self.last_index() {
+                self.truncate_from(first.index)?;
+            }
+            self.append(&persist.entries)?;
+        }
+        if let Some(hs) = &persist.hard_state {
+            self.save_hard_state(hs)?;
+        }
+        Ok(())
+    }
 
     /// The durability point: returns once every earlier call is durable (survives a process
     /// crash, an OS crash and a power loss, as far as the disk honours flushes). Cheap when

@@ -8,7 +8,9 @@
 //! and misuse that must be rejected — against both the store and a plain reference model,
 //! and compares every observable after every operation. A restart reopens the store
 //! through the factory, calls [`restore`], and accepts any state between the last sync and
-//! the last call (a crash may lose a suffix of the unsynced calls, nothing else).
+//! the last call (a crash may lose a suffix of the unsynced calls, nothing else, and a
+//! `Persist` is one call) that `raft_core::Node::new` accepts. The generated hard states
+//! follow Raft: terms never decrease and a vote never changes within its term.
 //!
 //! Everything derives from one seed. A failing case is shrunk to a short operation list
 //! and reported with the seed that replays it.
@@ -16,7 +18,7 @@
 use crate::{apply_persist, restore, Storage, StorageError};
 use bytes::Bytes;
 use quickcheck::{Arbitrary, Gen};
-use raft_core::{Entry, HardState, Index, Membership, Payload, Persist, SnapshotMeta, Term};
+use raft_core::{Config, Entry, HardState, Index, Instant, Membership, Node, Payload, Persist, SnapshotMeta, Term};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::ops::Range;
@@ -51,7 +53,9 @@ pub trait StoreFactory {
     /// Closes `store` and opens the same store again, as a restarting node would. The
     /// reopened store may have lost any suffix of the calls made since the last sync, and
     /// nothing else. `crash_hint` is a random number that a simulated store can use to
-    /// choose how much to lose.
+    /// choose how much to lose. A file-backed store should mostly reopen from a crash
+    /// state (for example its files copied while it is still open), not after a clean
+    /// close, which may flush everything.
     fn reopen(&mut self, store: Self::Store, crash_hint: u64) -> Self::Store;
 }
 
@@ -174,6 +178,16 @@ impl Op {
             95..=97 => Op::BadAppend { kind: small(next()) },
             _ => Op::BadTruncate,
         }
+    }
+}
+
+/// The vote a Raft node may store in `term`, wanting `wanted`: a vote, once cast, never
+/// changes within its term (a store may rely on it to detect a forgotten vote).
+fn raft_vote(old: &HardState, term: Term, wanted: Option<u64>) -> Option<u64> {
+    if term == old.term && old.vote.is_some() {
+        old.vote
+    } else {
+        wanted
     }
 }
 
@@ -398,7 +412,10 @@ fn run_op<F: StoreFactory>(
     match *op {
         Op::Append { count, term_bump, kind, seed } => {
             let count = u64::from(count % 4) + 1;
-            let entries = make_entries(last + 1, count, log.last_term() + Term::from(term_bump), kind, seed);
+            // A node appends in its current term at most: a raw append never raises the
+            // last log term past the stored hard state's (which `Node::new` would refuse).
+            let term = if term_bump > 0 { log.hard_state.term.max(log.last_term()) } else { log.last_term() };
+            let entries = make_entries(last + 1, count, term, kind, seed);
             ok("append", store.append(&entries))?;
             model.log.append(&entries);
             model.changed();
@@ -407,14 +424,20 @@ fn run_op<F: StoreFactory>(
             let lo = commit.max(point) + 1;
             let start = lo + Index::from(start) % (last + 2 - lo);
             let count = u64::from(count % 5);
-            // A leader's entries replacing a suffix carry at least the last term seen.
-            let term = log.last_term() + Term::from(term_bump);
+            // A leader's entries replacing a suffix carry at least the last term seen; a
+            // new term comes with the hard state that records it.
+            let term = if hard_state {
+                log.last_term() + Term::from(term_bump)
+            } else {
+                log.last_term().max(log.hard_state.term.min(log.last_term() + Term::from(term_bump)))
+            };
             let entries = make_entries(start, count, term, seed as u8, seed);
             let new_last = if count > 0 { start + count - 1 } else { last };
             let hs = hard_state.then(|| HardState {
                 term: log.hard_state.term.max(term),
-                vote: Some(u64::from(seed % 3) + 1),
+                vote: raft_vote(&log.hard_state, log.hard_state.term.max(term), Some(u64::from(seed % 3) + 1)),
                 commit: commit + Index::from(seed) % (new_last - commit + 1),
+                // A restart takes the next incarnation with its first persist.
                 incarnation: log.hard_state.incarnation + u64::from(seed % 2),
             });
             let lo_c = point.max(model.data_index());
@@ -435,7 +458,13 @@ fn run_op<F: StoreFactory>(
         Op::Install { ahead, term_bump, then_append, data_only, seed } => {
             let s = commit.max(point).max(model.data_index()) + 1 + Index::from(ahead % 4);
             let term = log.last_term() + Term::from(term_bump);
-            let hs = HardState { term: log.hard_state.term.max(term), vote: None, commit: s, ..log.hard_state };
+            let hs_term = log.hard_state.term.max(term);
+            let hs = HardState {
+                term: hs_term,
+                vote: raft_vote(&log.hard_state, hs_term, None),
+                commit: s,
+                ..log.hard_state
+            };
             let meta = SnapshotMeta { index: s, term, membership: membership(seed) };
             store_data(store, model, &meta, seed)?;
             if data_only {
@@ -471,9 +500,10 @@ fn run_op<F: StoreFactory>(
             }
         }
         Op::SaveHardState { term_bump, vote, commit: c } => {
+            let term = log.hard_state.term + Term::from(term_bump);
             let hs = HardState {
-                term: log.hard_state.term + Term::from(term_bump),
-                vote: (vote % 5 != 0).then_some(u64::from(vote % 5)),
+                term,
+                vote: raft_vote(&log.hard_state, term, (vote % 5 != 0).then_some(u64::from(vote % 5))),
                 commit: commit + Index::from(c) % (last - commit + 1),
                 incarnation: log.hard_state.incarnation + 1,
             };
@@ -563,6 +593,16 @@ fn reopen<F: StoreFactory>(
         ));
     };
     check("restored applied index", restored.applied, state.point.index)?;
+    // The state must be one a node can restart from (a persist torn between its entries
+    // and its hard state, for one, is not: the log's last term would pass the stored term).
+    if let Err(e) = Node::new(Config::new(1), restored.clone(), Instant::ZERO) {
+        return Err(format!(
+            "Node::new refuses the reopened state ({e}): hard state {:?}, snapshot point {:?}, last log term {}",
+            restored.hard_state,
+            restored.snapshot,
+            restored.entries.last().map_or(restored.snapshot.term, |e| e.term),
+        ));
+    }
     model.log = state;
     model.window = vec![model.log.clone()];
     Ok(())
