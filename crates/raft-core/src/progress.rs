@@ -181,6 +181,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_window_is_empty_until_something_is_in_flight_and_after_it_is_freed() {
+        let mut w = Inflights::new(4);
+        assert!(w.is_empty());
+        w.add(3);
+        w.add(5);
+        assert!(!w.is_empty());
+        w.free_to(4);
+        assert_eq!(w.len(), 1);
+        w.free_to(5);
+        assert!(w.is_empty());
+        w.add(7);
+        w.clear();
+        assert!(w.is_empty() && !w.is_full());
+    }
+
+    #[test]
+    fn an_empty_append_in_replicate_takes_no_room_in_the_window() {
+        let mut p = Progress::new(10, 1);
+        p.match_index = 10;
+        p.become_replicate();
+        p.sent(10, false);
+        assert!(p.inflights.is_empty() && p.can_send());
+        assert_eq!(p.next_index, 11);
+    }
+
+    #[test]
+    fn an_acknowledgement_is_news_only_above_the_match_index() {
+        let mut p = Progress::new(10, 4);
+        assert!(p.ack(5));
+        assert_eq!((p.match_index, p.next_index), (5, 11), "next never moves back");
+        assert!(!p.ack(5), "the same index again tells nothing new");
+        assert!(!p.ack(3));
+        assert!(p.ack(12));
+        assert_eq!((p.match_index, p.next_index), (12, 13));
+    }
+
+    #[test]
     fn replicate_window_limits_inflight_and_frees_on_ack() {
         let mut p = Progress::new(10, 2);
         p.match_index = 10;

@@ -395,3 +395,202 @@ fn a_new_leader_sends_its_first_heartbeat_one_interval_after_winning() {
     let hb = c.peers[&1].cfg.heartbeat_interval;
     assert_eq!(c.node(1).next_deadline(), won + hb);
 }
+
+// ---- reads waiting for the state machine ----------------------------------------------
+
+/// Thesis §6.4: a read is served only once the state machine has applied its read index.
+/// A follower confirmed at an index it has not applied yet waits; reads waiting at
+/// different indices are released one by one as the entries arrive.
+#[test]
+fn follower_reads_wait_until_their_read_index_is_applied() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.max_entries_per_message = 1);
+    c.elect(1);
+    c.stabilize();
+    c.drop_if = Some(Box::new(|m: &Message| m.to == 2 && matches!(m.body, MessageBody::Append { .. })));
+    c.propose(1, b"w1");
+    c.stabilize();
+    let i1 = c.node(1).commit_index();
+    let r1 = c.read(2, ReadPolicy::AllowFollower);
+    c.stabilize();
+    c.propose(1, b"w2");
+    c.stabilize();
+    let i2 = c.node(1).commit_index();
+    let r2 = c.read(2, ReadPolicy::AllowFollower);
+    c.stabilize();
+    assert!(i2 > i1 && c.node(2).applied_index() < i1);
+    assert!(!ready(&c, 2, r1) && !ready(&c, 2, r2), "neither read index is applied on node 2");
+
+    // Entries up to i1 only reach node 2.
+    c.drop_if = Some(Box::new(move |m: &Message| {
+        m.to == 2
+            && matches!(&m.body, MessageBody::Append { entries, .. } if entries.last().is_some_and(|e| e.index > i1))
+    }));
+    c.advance(Duration::from_millis(200));
+    assert_eq!(c.node(2).applied_index(), i1);
+    assert_eq!(c.reads_ready(2), vec![(r1, i1)]);
+
+    c.heal();
+    c.advance(Duration::from_millis(200));
+    assert_eq!(c.reads_ready(2), vec![(r1, i1), (r2, i2)]);
+}
+
+/// Reads a follower forwards at once are told apart: each gets its own answer.
+#[test]
+fn concurrent_follower_reads_are_each_answered() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.stabilize();
+    let reads: Vec<ReadId> = (0..3).map(|_| c.read(2, ReadPolicy::AllowFollower)).collect();
+    c.stabilize();
+    for r in reads {
+        assert!(ready(&c, 2, r), "{r:?} unanswered");
+    }
+}
+
+// ---- stale messages -------------------------------------------------------------------
+
+/// A pre-candidate stuck in an old term learns the current one from the refusal.
+#[test]
+fn a_stale_pre_vote_is_refused_in_the_current_term() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.stabilize();
+    let term = c.node(2).term();
+    let body = MessageBody::VoteRequest { pre_vote: true, last_log_index: 0, last_log_term: 0, transfer: false };
+    c.step(2, Input::Message(Message { from: 3, to: 2, term: term - 1, body }));
+    let answer = c.queue.pop_front().expect("answered");
+    assert_eq!((answer.to, answer.term), (3, term));
+    assert_eq!(answer.body, MessageBody::VoteResponse { pre_vote: true, granted: false });
+}
+
+/// A leader of an old term learns it was deposed from the answer to its append, but only
+/// with CheckQuorum or PreVote, which can stop it from learning any other way (without
+/// either, the higher-term elections reach it anyway).
+#[test]
+fn a_stale_append_is_answered_only_with_check_quorum_or_pre_vote() {
+    for (check_quorum, pre_vote, answered) in [(true, false, true), (false, true, true), (false, false, false)] {
+        let mut c = Cluster::with_config(3, |cfg| {
+            cfg.check_quorum = check_quorum;
+            cfg.pre_vote = pre_vote;
+        });
+        c.elect(1);
+        c.stabilize();
+        let term = c.node(2).term();
+        let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: vec![], commit: 0 };
+        c.step(2, Input::Message(Message { from: 3, to: 2, term: term - 1, body }));
+        let answers: Vec<Message> = c.queue.drain(..).collect();
+        let told = answers.iter().any(|m| m.to == 3 && m.term == term);
+        assert_eq!(told, answered, "check_quorum {check_quorum}, pre_vote {pre_vote}: {answers:?}");
+    }
+}
+
+/// A leader handing over to `t` that learns of a higher term from `t` records the
+/// transfer as done; from anyone else, as an ordinary higher term.
+#[test]
+fn a_higher_term_ends_a_transfer_as_transferred_only_if_it_comes_from_the_target() {
+    for (from, transferred) in [(3, true), (2, false)] {
+        let mut c = Cluster::new(3);
+        c.elect(1);
+        c.stabilize();
+        c.cut.insert((1, 3));
+        c.propose(1, b"x"); // node 3 lags, so the transfer waits for it
+        c.step(1, Input::TransferLeadership { to: Some(3) });
+        assert_eq!(c.node(1).status().transferring_to, Some(3));
+        let term = c.node(1).term() + 1;
+        c.step(1, Input::Message(Message { from, to: 1, term, body: MessageBody::HeartbeatResponse { seq: 0 } }));
+        let reason = c.history(1).last().expect("stepped down").reason.clone();
+        let expect = if transferred {
+            TransitionReason::TransferredLeadership { to: 3 }
+        } else {
+            TransitionReason::HigherTerm { from }
+        };
+        assert_eq!(reason, expect);
+    }
+}
+
+// ---- durability bookkeeping -----------------------------------------------------------
+
+/// `Persisted { seq }` covers every persist up to `seq`: one report makes all of them
+/// durable, and the leader counts its whole log toward the commit.
+#[test]
+fn one_persisted_report_covers_every_earlier_persist() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.stabilize();
+    c.peer(1).auto_persist = false;
+    c.propose(1, b"a");
+    c.propose(1, b"b");
+    assert!(c.peers[&1].held.len() >= 2);
+    let last = c.node(1).log().last_index();
+    assert!(c.node(1).durable_index() < last);
+    c.flush_disk(1);
+    assert_eq!(c.node(1).durable_index(), last);
+    c.stabilize();
+    assert_eq!(c.node(1).commit_index(), last);
+}
+
+/// A follower that loses a suffix of its log to a new leader's conflicting entries no
+/// longer counts it durable, and drops the configurations it held.
+#[test]
+fn a_truncated_suffix_is_no_longer_durable_and_its_configurations_are_gone() {
+    let mut c = Cluster::new(5);
+    c.elect(1);
+    c.stabilize();
+    // The leader's next entries, a command and a configuration, reach node 3 alone.
+    c.partition(&[&[1, 3], &[2, 4, 5]]);
+    c.propose(1, b"x");
+    c.step(1, Input::ChangeMembership { id: ProposalId(9), change: Box::new(MembershipChange::add_learner(6)) });
+    c.stabilize();
+    let held = c.node(3).log().last_index();
+    assert!(c.node(3).membership().learners.contains(&6));
+    assert_eq!(c.node(3).durable_index(), held);
+
+    // A new leader without them; node 3 takes its conflicting entries, not yet durable.
+    assert!(c.campaign_until_leader(2, 5));
+    c.propose(2, b"y");
+    c.stabilize();
+    c.peer(3).auto_persist = false;
+    c.partition(&[&[2, 3, 4, 5], &[1]]);
+    c.advance(Duration::from_millis(100));
+    let n3 = c.node(3);
+    assert!(n3.log().entries().iter().all(|e| !matches!(&e.payload, Payload::Command(b) if b == "x")));
+    assert!(n3.durable_index() < held, "the replaced suffix is not durable any more");
+    assert!(n3.durable_index() <= n3.log().last_index());
+    assert!(!n3.membership().learners.contains(&6), "the configuration went with its entry");
+    c.flush_disk(3);
+    c.advance(Duration::from_millis(100));
+    assert_eq!(c.node(3).durable_index(), c.node(3).log().last_index());
+    c.check_safety();
+}
+
+/// The snapshot policy counts the bytes applied since the last snapshot.
+#[test]
+fn a_snapshot_is_requested_once_enough_bytes_are_applied() {
+    let mut c = Cluster::with_config(3, |cfg| {
+        cfg.snapshot_policy.max_entries = 0;
+        cfg.snapshot_policy.max_bytes = 200;
+    });
+    c.elect(1);
+    c.stabilize();
+    c.propose(1, &[0; 60]);
+    c.stabilize();
+    assert_eq!(c.node(1).snapshot().index, 0, "84 bytes applied of 200");
+    for _ in 0..2 {
+        c.propose(1, &[0; 60]);
+    }
+    c.stabilize();
+    assert!(c.node(1).snapshot().index > 0, "252 bytes applied");
+}
+
+/// A node whose term reached `MAX_TERM` cannot campaign (the next term would be out of
+/// range for every peer), and says who it is and whether it is paused like any other.
+#[test]
+fn a_node_at_the_maximum_term_does_not_campaign() {
+    let mut c = Cluster::new(3);
+    c.restart_with_log(1, HardState { term: MAX_TERM, vote: None, commit: 0, incarnation: 1 }, vec![]);
+    c.campaign(1);
+    assert_eq!((c.node(1).role(), c.node(1).term()), (Role::Follower, MAX_TERM));
+    assert_eq!(c.node(1).id(), 1);
+    c.step(1, Input::Pause);
+    assert!(c.node(1).is_paused());
+}
