@@ -258,13 +258,15 @@ fn transitions_are_recorded_per_role_change_and_per_election_term() {
     c.isolate(1);
     let t0 = c.node(1).term();
     c.campaign(1);
-    c.campaign(1);
     assert_eq!(c.node(1).role(), Role::PreCandidate);
-    assert_eq!(transitions_to(&c, 1, Role::PreCandidate), vec![t0], "one pre-candidacy, probed twice");
+    assert_eq!(transitions_to(&c, 1, Role::PreCandidate), vec![t0], "becoming a pre-candidate is recorded");
+    c.campaign(1);
+    assert_eq!(transitions_to(&c, 1, Role::PreCandidate), vec![t0], "probing again is not");
 
     let mut c = Cluster::with_config(3, |cfg| cfg.pre_vote = false);
     c.isolate(1);
     c.campaign(1);
+    assert_eq!(transitions_to(&c, 1, Role::Candidate), vec![t0 + 1]);
     c.campaign(1);
     assert_eq!(c.node(1).role(), Role::Candidate);
     assert_eq!(transitions_to(&c, 1, Role::Candidate), vec![t0 + 1, t0 + 2], "one per election term");
