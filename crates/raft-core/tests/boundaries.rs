@@ -596,3 +596,24 @@ fn a_node_at_the_maximum_term_does_not_campaign() {
     c.step(1, Input::Pause);
     assert!(c.node(1).is_paused());
 }
+
+/// A follower that hears a new leader of a higher term moves straight to it: user code sees
+/// one `LeaderChanged` naming the new leader, never a transient "no leader" in between.
+#[test]
+fn a_new_leaders_first_message_changes_the_leader_in_one_event() {
+    for kind in ["append", "heartbeat"] {
+        let mut c = Cluster::new(3);
+        c.elect(1);
+        c.stabilize();
+        let term = c.node(3).term() + 1;
+        let before = c.events(3).len();
+        let body = match kind {
+            "append" => MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: vec![], commit: 0 },
+            _ => MessageBody::Heartbeat { commit: 0, seq: 1 },
+        };
+        c.step(3, Input::Message(Message { from: 2, to: 3, term, body }));
+        let changes: Vec<Event> =
+            c.events(3)[before..].iter().filter(|e| matches!(e, Event::LeaderChanged { .. })).cloned().collect();
+        assert_eq!(changes, vec![Event::LeaderChanged { leader: Some(2), term }], "{kind}");
+    }
+}
