@@ -61,6 +61,25 @@ fn an_append_overlapping_the_commit_index_appends_what_lies_beyond_it() {
     assert_eq!(answer_to_leader(&mut c), AppendResult::Success { match_index: commit + 3 });
 }
 
+/// The re-anchored predecessor's term is the term of the entry at the commit index, even
+/// where the next entry starts a new term.
+#[test]
+fn an_overlapping_append_is_re_anchored_with_the_term_at_the_commit_index() {
+    let mut c = cluster(3);
+    c.propose(1, b"a");
+    c.stabilize();
+    let (t1, commit) = (c.node(3).term(), c.node(3).commit_index());
+    let mut entries = c.node(3).log().entries().to_vec();
+    entries.push(entry(commit + 1, t1 + 1));
+    let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries, commit };
+    c.step(3, Input::Message(Message { from: 2, to: 3, term: t1 + 1, body }));
+    assert_eq!(c.node(3).log().last_index(), commit + 1);
+    let ok = c.queue.iter().any(|m| {
+        m.to == 2 && m.body == MessageBody::AppendResponse { result: AppendResult::Success { match_index: commit + 1 } }
+    });
+    assert!(ok, "{:?}", c.queue);
+}
+
 /// A follower missing the entry before an append asks for the first index it lacks; one
 /// whose entry there conflicts names the start of that term's run, never at or below its
 /// commit index (those entries match the leader's).
@@ -177,8 +196,10 @@ fn follower_reads_time_out_exactly_one_maximum_election_timeout_after_they_were_
     let timeout = c.peers[&2].cfg.election_timeout_max;
     let lost = c.read(2, ReadPolicy::AllowFollower);
     c.queue.clear();
-    // The leader's heartbeats go on, so node 2 keeps its leader.
+    // The leader's heartbeats go on, so node 2 keeps its leader; it is ticked just before
+    // the read's deadline.
     c.advance(timeout - NS);
+    c.step(2, Input::Tick);
     assert!(c.read_rejections(2).is_empty());
     c.advance(NS);
     assert_eq!(c.read_rejections(2), vec![(lost, ReadError::Timeout)]);
@@ -192,6 +213,7 @@ fn follower_reads_time_out_exactly_one_maximum_election_timeout_after_they_were_
     c.stabilize();
     assert!(!c.reads_ready(2).iter().any(|(r, _)| *r == unapplied));
     c.advance(timeout - NS);
+    c.step(2, Input::Tick);
     assert_eq!(c.read_rejections(2).len(), 1);
     c.advance(NS);
     assert_eq!(c.read_rejections(2).last(), Some(&(unapplied, ReadError::Timeout)));
@@ -263,6 +285,26 @@ fn snapshots_are_requested_every_max_entries_applied_and_a_zero_byte_limit_is_of
     }
     let at = snapshot_requests(&c, 1);
     assert_eq!(at, vec![5, 10], "one request per 5 applied entries");
+}
+
+/// While the runtime is making one snapshot the node asks for no other, however much it
+/// applies meanwhile.
+#[test]
+fn no_second_snapshot_is_requested_while_one_is_being_made() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy.max_entries = 2);
+    c.elect(1);
+    c.stabilize();
+    c.peer(1).hold_snapshots = true;
+    for _ in 0..8 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    assert_eq!(snapshot_requests(&c, 1).len(), 1);
+    let index = snapshot_requests(&c, 1)[0];
+    c.step(1, Input::SnapshotCreated { index });
+    c.propose(1, b"x");
+    c.stabilize();
+    assert_eq!(snapshot_requests(&c, 1).len(), 2, "the next one once it is done");
 }
 
 /// A snapshot the runtime finishes after the state machine moved on is still taken, at

@@ -55,6 +55,8 @@ pub struct Peer {
     pub held_install: Option<SnapshotMeta>,
     /// What this incarnation emitted, counted independently of its `Metrics`.
     pub emitted: Metrics,
+    /// Leave `CreateSnapshot` unanswered (a slow snapshot); the test reports it.
+    pub hold_snapshots: bool,
 }
 
 impl Peer {
@@ -70,6 +72,7 @@ impl Peer {
             hold_installs: false,
             held_install: None,
             emitted: Metrics::default(),
+            hold_snapshots: false,
         }
     }
 
@@ -248,6 +251,7 @@ impl Cluster {
                     self.peer(id).outputs.push(Action::InstallSnapshot { meta: meta.clone(), leader });
                     follow_up.push(Input::SnapshotInstalled { meta, success });
                 }
+                Action::CreateSnapshot { .. } if self.peers[&id].hold_snapshots => self.peer(id).outputs.push(a),
                 Action::CreateSnapshot { .. } => {
                     let peer = self.peer(id);
                     let index = peer.node.applied_index();
