@@ -99,8 +99,8 @@ fn figure_7_the_leader_makes_every_follower_log_identical_with_one_round_trip_pe
         let rejected = c.rejections(2, 1);
         let bound = one_round_trip_per_conflicting_term(&FIGURE_7_LEADER, follower);
         assert!(
-            rejected <= bound,
-            "({case}) {rejected} rejected appends, expected at most {bound} (one per conflicting term): {:?}",
+            rejected == bound,
+            "({case}) {rejected} rejected appends, expected exactly {bound} (one per conflicting term): {:?}",
             c.trace
         );
         c.check_safety();
