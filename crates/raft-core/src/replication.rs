@@ -104,6 +104,11 @@ impl Node {
                 }
             }
             AppendResult::Conflict { rejected_index, hint_index, hint_term } => {
+                if rejected_index > last {
+                    // We never sent a predecessor past our log, and it only grows in our term.
+                    self.metrics.dropped_invalid += 1;
+                    return;
+                }
                 let stale = match pr.state {
                     ProgressState::Replicate => rejected_index <= pr.match_index,
                     ProgressState::Probe => rejected_index + 1 != pr.next_index,

@@ -87,6 +87,18 @@ fn a_leader_counts_every_answer_it_drops() {
             "invalid",
         ),
         (
+            // No leader sends a predecessor past its own log: a rejection of one is forged.
+            msg(
+                &c,
+                2,
+                1,
+                MessageBody::AppendResponse {
+                    result: AppendResult::Conflict { rejected_index: last + 1, hint_index: 1, hint_term: None },
+                },
+            ),
+            "invalid",
+        ),
+        (
             // Node 2 is in replicate and matches `last`: a rejection at or below that is old.
             msg(
                 &c,

@@ -461,3 +461,45 @@ fn instants_subtract_durations_and_saturate_at_the_epoch() {
     assert_eq!(t - Duration::from_nanos(3), Instant::from_nanos(7));
     assert_eq!(t - Duration::from_nanos(30), Instant::ZERO);
 }
+
+/// An old proposal tracked below a new one is decided as soon as the commit index passes
+/// it, even while the new one (queued after it, by index) is still uncommitted.
+#[test]
+fn an_old_proposal_below_a_new_one_is_decided_when_the_commit_index_passes_it() {
+    let mut c = cluster(3);
+    c.isolate(1);
+    let old: Vec<ProposalId> = (0..5).map(|_| c.propose(1, b"old")).collect();
+    assert!(c.campaign_until_leader(2, 5));
+    c.stabilize();
+    // Node 1 rejoins, loses its old entries to node 2's, and is cut off from node 2 again.
+    c.heal();
+    c.advance(Duration::from_millis(120));
+    assert_eq!(c.leaders(), vec![2]);
+    let decided_before = c.proposal_rejections(1).len();
+    c.partition(&[&[1, 3], &[2]]);
+    let base = c.node(1).log().last_index();
+    c.now = c.now + c.peers[&1].cfg.election_timeout_max;
+    c.win_before_replicating(1);
+    let noop = c.node(1).log().last_index();
+    assert_eq!(noop, base + 1);
+    // A new proposal after the no-op, below some of the old ones still tracked.
+    let new = c.propose(1, b"new");
+    assert!(noop + 1 < base + 5 - 1, "old proposals are tracked past the new one");
+    // Only the no-op's append and its answer get through: the commit index stops at it.
+    let noop_append = c.queue.iter().position(|m| {
+        m.to == 3
+            && matches!(&m.body, MessageBody::Append { entries, .. } if entries.last().is_some_and(|e| e.index == noop))
+    });
+    let noop_append = c.queue.remove(noop_append.expect("the no-op's append")).expect("queued");
+    c.queue.clear();
+    c.step(3, Input::Message(noop_append));
+    let answer = c.queue.iter().position(|m| m.to == 1).expect("node 3 answers");
+    let answer = c.queue.remove(answer).expect("queued");
+    c.queue.clear();
+    c.step(1, Input::Message(answer));
+    assert_eq!(c.node(1).commit_index(), noop);
+    let decided: Vec<ProposalId> = c.proposal_rejections(1)[decided_before..].iter().map(|(id, _)| *id).collect();
+    assert!(!decided.is_empty(), "the old proposal at the no-op's index is decided now");
+    assert!(decided.iter().all(|id| old.contains(id)));
+    assert!(!c.proposals_applied(1).contains(&new));
+}

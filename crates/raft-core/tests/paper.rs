@@ -103,6 +103,25 @@ fn figure_7_the_leader_makes_every_follower_log_identical_with_one_round_trip_pe
             "({case}) {rejected} rejected appends, expected exactly {bound} (one per conflicting term): {:?}",
             c.trace
         );
+        // And the append it finally accepts starts right where the two logs part: nothing
+        // the follower already holds correctly is sent again.
+        let shared = FIGURE_7_LEADER.iter().zip(follower.iter()).take_while(|(a, b)| a == b).count() as Index;
+        let first_accepted = c
+            .delivered
+            .iter()
+            .position(|m| {
+                m.from == 2 && matches!(m.body, MessageBody::AppendResponse { result: AppendResult::Success { .. } })
+            })
+            .expect("an append was accepted");
+        let accepted = c.delivered[..first_accepted]
+            .iter()
+            .rev()
+            .find_map(|m| match m.body {
+                MessageBody::Append { prev_log_index, .. } if m.from == 1 && m.to == 2 => Some(prev_log_index),
+                _ => None,
+            })
+            .expect("the accepted append");
+        assert_eq!(accepted, shared, "({case}) the accepted append starts after the shared prefix");
         c.check_safety();
     }
 }
