@@ -402,11 +402,9 @@ fn an_install_answer_puts_the_peer_in_replicate_at_the_snapshot() {
 
 // ---- proposals ------------------------------------------------------------------------
 
-/// A leader may still track proposals of an earlier term of its own past a new proposal's
-/// index (their entries were replaced here but could commit elsewhere). The new proposal
-/// is decided as soon as the commit index passes it, not after those.
-#[test]
-fn a_new_proposal_is_decided_when_its_index_commits_even_with_older_ones_tracked_beyond_it() {
+/// Node 1 proposes five entries while cut off, node 2 is elected meanwhile, and node 1
+/// rejoins and loses those entries to node 2's: it still tracks the five proposals.
+fn deposed_leader_with_old_proposals() -> (Cluster, Vec<ProposalId>) {
     let mut c = cluster(3);
     c.isolate(1);
     let old: Vec<ProposalId> = (0..5).map(|_| c.propose(1, b"old")).collect();
@@ -415,6 +413,15 @@ fn a_new_proposal_is_decided_when_its_index_commits_even_with_older_ones_tracked
     c.heal();
     c.advance(Duration::from_millis(200));
     assert_eq!(c.leaders(), vec![2]);
+    (c, old)
+}
+
+/// A leader may still track proposals of an earlier term of its own past a new proposal's
+/// index (their entries were replaced here but could commit elsewhere). The new proposal
+/// is decided as soon as the commit index passes it, not after those.
+#[test]
+fn a_new_proposal_is_decided_when_its_index_commits_even_with_older_ones_tracked_beyond_it() {
+    let (mut c, old) = deposed_leader_with_old_proposals();
     assert!(c.node(1).log().last_index() < c.node(2).log().last_index() + 5, "node 1's old entries were replaced");
     // Leadership returns to node 1, which proposes at an index below its old proposals.
     c.step(2, Input::TransferLeadership { to: Some(1) });
@@ -466,15 +473,8 @@ fn instants_subtract_durations_and_saturate_at_the_epoch() {
 /// it, even while the new one (queued after it, by index) is still uncommitted.
 #[test]
 fn an_old_proposal_below_a_new_one_is_decided_when_the_commit_index_passes_it() {
-    let mut c = cluster(3);
-    c.isolate(1);
-    let old: Vec<ProposalId> = (0..5).map(|_| c.propose(1, b"old")).collect();
-    assert!(c.campaign_until_leader(2, 5));
-    c.stabilize();
-    // Node 1 rejoins, loses its old entries to node 2's, and is cut off from node 2 again.
-    c.heal();
-    c.advance(Duration::from_millis(120));
-    assert_eq!(c.leaders(), vec![2]);
+    let (mut c, old) = deposed_leader_with_old_proposals();
+    // Node 1 is cut off from node 2 again.
     let decided_before = c.proposal_rejections(1).len();
     c.partition(&[&[1, 3], &[2]]);
     let base = c.node(1).log().last_index();
