@@ -3,9 +3,10 @@
 use crate::types::NodeId;
 use core::time::Duration;
 
-/// How a node behaves. Build one with [`Config::new`] and adjust fields; [`Config::validate`]
+/// How a node behaves. Marked non-exhaustive: new settings come with defaults. Build one with [`Config::new`] and adjust fields; [`Config::validate`]
 /// (called by `Node::new`) rejects inconsistent settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// This node's id (never 0).
     pub id: NodeId,
@@ -28,8 +29,8 @@ pub struct Config {
     /// A node that (re)starts grants no vote for a higher term for `election_timeout_min`:
     /// it cannot know whether it recently heard a leader.
     pub check_quorum: bool,
-    /// Serve reads from a leader lease without a heartbeat round. Requires `check_quorum`.
-    /// The lease lasts `election_timeout_min - lease_clock_drift` from the start of the
+    /// Allow `ReadConsistency::Lease`: reads served from a leader lease without a heartbeat
+    /// round. Requires `check_quorum`. The lease lasts `election_timeout_min - lease_clock_drift` from the start of the
     /// last heartbeat round a quorum acknowledged.
     pub lease_reads: bool,
     /// The most the clocks of two nodes may drift apart over one election timeout; the
@@ -51,8 +52,27 @@ pub struct Config {
     /// When to ask the runtime for a snapshot (`Action::CreateSnapshot`).
     pub snapshot_policy: SnapshotPolicy,
     /// Largest uncommitted tail (in entries) a leader accepts before rejecting proposals
-    /// as overloaded. Zero means no limit.
+    /// with `Overloaded { limit: UncommittedEntries }`. Bounds the leader's memory and
+    /// every follower's catch-up work while a quorum is slow or cut off. Zero: no limit.
     pub max_uncommitted_entries: usize,
+    /// Most committed entries a leader lets wait for its state machine before rejecting
+    /// proposals with `Overloaded { limit: UnappliedEntries }`. Bounds memory when the
+    /// state machine applies more slowly than the cluster commits. Zero: no limit.
+    pub max_unapplied_entries: usize,
+    /// Most `Action::Persist`s a leader lets wait for `Input::Persisted` before rejecting
+    /// proposals with `Overloaded { limit: PersistsInFlight }`. Bounds memory and latency
+    /// when the disk is slower than the proposal rate. Zero: no limit.
+    pub max_persists_in_flight: usize,
+    /// Largest command a proposal may carry; larger ones are rejected with
+    /// `ProposalError::TooLarge` and never appended. A transport with a message size limit
+    /// (one UDP datagram) sets this below it so that every entry can be sent.
+    pub max_entry_bytes: usize,
+    /// Largest node info a membership change may record per member.
+    pub max_node_info_bytes: usize,
+    /// How long a leader waits for a snapshot transfer to end (`Input::SnapshotSent` or
+    /// the follower's answer) before it gives up on it and, if still needed, starts a new
+    /// one. A lost or stalled stream therefore never stalls a follower for good.
+    pub snapshot_transfer_timeout: Duration,
 }
 
 impl Config {
@@ -75,7 +95,12 @@ impl Config {
             history_capacity: 256,
             unreachable_after_missed_heartbeats: 3,
             start_paused: false,
-            max_uncommitted_entries: 0,
+            max_uncommitted_entries: 8192,
+            max_unapplied_entries: 65_536,
+            max_persists_in_flight: 1024,
+            max_entry_bytes: 1 << 20,
+            max_node_info_bytes: 4096,
+            snapshot_transfer_timeout: Duration::from_secs(60),
             snapshot_policy: SnapshotPolicy { max_entries: 100_000, max_bytes: 256 << 20 },
         }
     }
@@ -99,6 +124,12 @@ impl Config {
         }
         if self.max_entries_per_message == 0 || self.max_inflight_messages == 0 {
             return Err(ConfigError::Invalid("max_entries_per_message and max_inflight_messages must be positive"));
+        }
+        if self.max_entry_bytes == 0 {
+            return Err(ConfigError::Invalid("max_entry_bytes must be positive"));
+        }
+        if self.snapshot_transfer_timeout.is_zero() {
+            return Err(ConfigError::Invalid("snapshot_transfer_timeout must be positive"));
         }
         Ok(())
     }

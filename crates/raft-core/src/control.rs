@@ -1,47 +1,63 @@
 //! Operations controls: leader transfer (thesis §3.10), pause / resume, and orderly shutdown.
 
 use crate::event::{Event, TransitionReason};
+use crate::io::{Action, TransferError};
 use crate::message::MessageBody;
 use crate::node::{Node, Transfer};
-use crate::types::{NodeId, Role};
+use crate::types::{NodeId, RequestId, Role};
 
 impl Node {
-    pub(crate) fn transfer_leadership(&mut self, to: Option<NodeId>) {
-        if self.role != Role::Leader {
-            self.emit(Event::TransferRejected {
-                target: to,
-                reason: format!("not the leader (leader: {:?})", self.leader),
-            });
+    pub(crate) fn transfer_leadership(&mut self, id: RequestId, to: Option<NodeId>) {
+        if let Err(error) = self.check_transfer(to) {
+            let reason = error.to_string();
+            self.emit(Event::TransferRejected { target: to, reason });
+            self.actions.push(Action::TransferDone { id, result: Err(error) });
             return;
         }
-        let target = match to {
-            Some(t) => t,
-            None => match self.best_transferee() {
-                Some(t) => t,
-                None => {
-                    self.emit(Event::TransferRejected { target: None, reason: "no other voter".into() });
-                    return;
-                }
-            },
-        };
-        if target == self.id {
-            self.emit(Event::TransferRejected { target: Some(target), reason: "already the leader".into() });
-            return;
-        }
-        if !self.membership.is_voter(target) || !self.progress.contains_key(&target) {
-            self.emit(Event::TransferRejected { target: Some(target), reason: "target is not a voter".into() });
-            return;
-        }
-        self.start_transfer(target);
+        let target = to.or_else(|| self.best_transferee()).expect("checked: a target exists");
+        self.start_transfer(target, Some(id));
     }
 
-    fn start_transfer(&mut self, target: NodeId) {
-        self.transfer = Some(Transfer { target, deadline: self.now + self.cfg.election_timeout_max });
+    fn check_transfer(&self, to: Option<NodeId>) -> Result<(), TransferError> {
+        if self.role != Role::Leader {
+            let (leader, info) = self.leader_hint();
+            return Err(TransferError::NotLeader { leader, info });
+        }
+        if self.transfer.is_some() {
+            return Err(TransferError::InProgress);
+        }
+        match to {
+            Some(t) if t == self.id => Err(TransferError::AlreadyLeader),
+            Some(t) if !self.membership.is_voter(t) || !self.progress.contains_key(&t) => {
+                Err(TransferError::NotAVoter(t))
+            }
+            Some(_) => Ok(()),
+            None if self.best_transferee().is_none() => Err(TransferError::NoTarget),
+            None => Ok(()),
+        }
+    }
+
+    fn start_transfer(&mut self, target: NodeId, id: Option<RequestId>) {
+        self.transfer = Some(Transfer { target, deadline: self.now + self.cfg.election_timeout_max, id });
         let caught_up = self.progress.get(&target).is_some_and(|p| p.match_index == self.log.last_index());
         if caught_up {
             self.send(target, MessageBody::TimeoutNow);
         }
         // Otherwise the next flush replicates to it and the append response sends TimeoutNow.
+    }
+
+    /// After a requested transfer ended with our step-down: answers it once the next
+    /// leader is known (the target, or someone else), or when its deadline passes.
+    pub(crate) fn settle_transfer_outcome(&mut self) {
+        let Some((id, target, deadline)) = self.transfer_outcome else { return };
+        let result = match self.leader {
+            Some(l) if l == target => Ok(target),
+            Some(l) => Err(TransferError::LeadershipLost { leader: Some(l) }),
+            None if self.now >= deadline => Err(TransferError::TimedOut),
+            None => return,
+        };
+        self.transfer_outcome = None;
+        self.actions.push(Action::TransferDone { id, result });
     }
 
     /// The voter with the most of our log (lowest id on ties), for pause and shutdown.
@@ -56,6 +72,9 @@ impl Node {
     pub(crate) fn abort_transfer(&mut self) {
         let Some(t) = self.transfer.take() else { return };
         self.emit(Event::TransferAborted { target: t.target });
+        if let Some(id) = t.id {
+            self.actions.push(Action::TransferDone { id, result: Err(TransferError::TimedOut) });
+        }
         if self.paused {
             // A paused leader keeps trying to hand over.
             self.hand_over_or_step_down();
@@ -66,7 +85,7 @@ impl Node {
     /// simply step down.
     fn hand_over_or_step_down(&mut self) {
         match self.best_transferee() {
-            Some(t) => self.start_transfer(t),
+            Some(t) => self.start_transfer(t, None),
             None => self.become_follower(self.term, None, TransitionReason::Paused),
         }
     }

@@ -91,7 +91,10 @@ impl Node {
 
     pub(crate) fn handle_vote_response(&mut self, from: NodeId, term: Term, pre_vote: bool, granted: bool) {
         let expected = match (pre_vote, self.role) {
-            (true, Role::PreCandidate) => self.term + 1,
+            // A granted pre-vote answers in the term it was asked about; a refusal comes in
+            // the voter's own term, which is ours (a higher one deposed us before this).
+            (true, Role::PreCandidate) if granted => self.term + 1,
+            (true, Role::PreCandidate) => self.term,
             (false, Role::Candidate) => self.term,
             _ => {
                 self.metrics.dropped_unexpected += 1;

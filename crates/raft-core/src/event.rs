@@ -1,11 +1,13 @@
 //! Events for user code, and the bounded history of role transitions.
 
 use crate::membership::Membership;
-use crate::types::{Index, Instant, NodeId, ProposalId, Role, Term};
+use crate::types::{Index, Instant, NodeId, RequestId, Role, Term};
+use serde::Serialize;
 use std::collections::{BTreeSet, VecDeque};
 
 /// Why a node changed role (or, for pause and resume, changed mode in place).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum TransitionReason {
     /// The node restarted from storage.
     Restarted,
@@ -21,7 +23,7 @@ pub enum TransitionReason {
         /// Who granted the vote.
         votes: BTreeSet<NodeId>,
     },
-    /// A quorum rejected the (pre-)vote.
+    /// A quorum rejected the vote or, for a pre-candidate, the pre-vote.
     LostElection,
     /// A message with a higher term arrived from `from`.
     HigherTerm {
@@ -54,7 +56,7 @@ pub enum TransitionReason {
 }
 
 /// One change of role, as kept in the history ring and reported in `Event::RoleChanged`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Transition {
     /// When it happened (the `now` of the step that caused it).
     pub at: Instant,
@@ -70,8 +72,23 @@ pub struct Transition {
     pub leader: Option<NodeId>,
 }
 
+/// Where a node learned its configuration from without seeing its entries appended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum MembershipSource {
+    /// The node (re)started from storage.
+    Restart,
+    /// The node installed a snapshot from the leader.
+    Snapshot,
+}
+
 /// A notification for user code. Events never require an answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Membership: user code that tracks the configuration (to rebalance work, say) needs
+/// `MembershipLoaded` (every start and every snapshot install), `MembershipProposed`
+/// and `MembershipCommitted`; together they never miss a configuration this node acts on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum Event {
     /// The role changed (also recorded in `Node::history`).
     RoleChanged(Transition),
@@ -111,7 +128,22 @@ pub enum Event {
     /// After `Input::PrepareShutdown`: this node is no longer leader; stopping it now
     /// does not cost the cluster its leader.
     ReadyToStop,
-    /// A membership entry was appended to this node's log (it is now in effect here).
+    /// The configuration this node acts on was loaded whole: at every start (from storage)
+    /// and after every snapshot install. Emitted even when nothing changed, so user code
+    /// can rebuild its view from this event alone.
+    MembershipLoaded {
+        /// Restart or snapshot install.
+        source: MembershipSource,
+        /// The latest committed configuration and its index.
+        committed: Membership,
+        /// The index of `committed`'s entry (or of the snapshot that holds it).
+        committed_index: Index,
+        /// The configuration in effect (the latest in the log; may be uncommitted).
+        latest: Membership,
+    },
+    /// (Leader's view) the leader appended a membership entry to its log; it is in effect
+    /// on the leader now. Followers learn configurations through `MembershipCommitted`
+    /// (and `MembershipLoaded`); `Node::membership` shows the one in effect on any node.
     MembershipProposed {
         /// Where it was appended.
         index: Index,
@@ -129,10 +161,11 @@ pub enum Event {
     },
     /// This node is not a member of the committed configuration any more.
     RemovedFromCluster,
-    /// A requested membership change is complete (`C_new` committed).
+    /// A requested membership change is complete (`C_new` committed). The requester also
+    /// gets `Action::MembershipChangeDone`.
     MembershipChangeFinished {
         /// The request.
-        id: ProposalId,
+        id: RequestId,
         /// The final configuration.
         membership: Membership,
     },
@@ -142,9 +175,19 @@ pub enum Event {
     /// configuration: follow `MembershipCommitted` for the configuration in force.
     MembershipChangeRejected {
         /// The request.
-        id: ProposalId,
+        id: RequestId,
         /// Why.
         error: crate::io::ProposalError,
+    },
+    /// The runtime reported something the contract does not allow (a snapshot created at
+    /// an index other than the one asked for, a persist sequence number never issued, ...).
+    /// The report was ignored and counted in `Metrics::ignored_runtime_reports`; it points
+    /// at a runtime bug.
+    ReportRejected {
+        /// The input, by name.
+        report: &'static str,
+        /// What was wrong.
+        detail: String,
     },
 }
 

@@ -90,15 +90,18 @@ mod reconfig;
 mod replication;
 mod status;
 mod types;
+mod wire;
 
 pub use config::{Config, ConfigError, SnapshotPolicy};
-pub use event::{Event, Transition, TransitionReason};
-pub use io::{Action, Input, MembershipChange, Persist, ProposalError, ReadError, ReadPolicy};
+pub use event::{Event, MembershipSource, Transition, TransitionReason};
+pub use io::{
+    Action, Input, Limit, MembershipChange, Persist, ProposalError, ReadConsistency, ReadError, TransferError,
+};
 pub use log::{Entry, HardState, LogError, Payload, RaftLog, SnapshotMeta};
-pub use membership::{Membership, VoteResult};
-pub use message::{AppendResult, DecodeError, Message, MessageBody, ReadContext};
+pub use membership::{Membership, NodeInfo, VoteResult};
+pub use message::{AppendResult, DecodeError, Message, MessageBody, ReadContext, SnapshotHeader, WIRE_VERSION};
 pub use metrics::Metrics;
 pub use node::{Node, RestoredState};
 pub use progress::{Inflights, Progress, ProgressState};
 pub use status::{PeerStatus, Status};
-pub use types::{Index, Instant, NodeId, ProposalId, ReadId, Role, Term, MAX_INDEX, MAX_TERM};
+pub use types::{Index, Instant, NodeId, ProposalId, ReadId, RequestId, Role, Term, MAX_INDEX, MAX_TERM};

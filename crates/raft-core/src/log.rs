@@ -27,7 +27,7 @@ pub enum Payload {
     /// Applying it changes nothing in the user's state machine.
     Noop,
     /// A user command, opaque to the core.
-    Command(Bytes),
+    Command(#[serde(deserialize_with = "crate::wire::payload_bytes")] Bytes),
     /// A new cluster configuration; it takes effect as soon as it is appended. Boxed: it
     /// is rare, and keeping `Entry` small makes the hot path move less memory.
     Membership(Box<Membership>),
@@ -39,7 +39,10 @@ impl Entry {
         let body = match &self.payload {
             Payload::Noop => 0,
             Payload::Command(b) => b.len(),
-            Payload::Membership(m) => 8 * (m.voters.len() + m.outgoing.len() + m.learners.len()),
+            Payload::Membership(m) => {
+                8 * (m.voters.len() + m.outgoing.len() + m.learners.len())
+                    + m.info.values().map(|i| 8 + i.as_bytes().len()).sum::<usize>()
+            }
         };
         body + 24
     }
@@ -342,7 +345,7 @@ mod tests {
         let e = |payload| Entry { term: 1, index: 1, payload }.size_hint();
         assert_eq!(e(Payload::Noop), 24);
         assert_eq!(e(Payload::Command(Bytes::from(vec![0; 10]))), 34);
-        let m = Membership { voters: [1, 2, 3].into(), outgoing: [1, 2].into(), learners: [4].into() };
+        let m = Membership::from_sets([1, 2, 3], [1, 2], [4]);
         assert_eq!(e(Payload::Membership(Box::new(m))), 24 + 8 * 6);
     }
 

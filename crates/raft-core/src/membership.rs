@@ -5,8 +5,32 @@
 //! read confirmation) needs a majority of *both* sets.
 
 use crate::types::{Index, NodeId};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Application-defined information about a member, opaque to the core (a runtime puts its
+/// Raft address and its client-facing address there). It is replicated with the
+/// configuration that names the member, kept in snapshots and restored on restart, so the
+/// log is the one source of truth for where members are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeInfo(pub Bytes);
+
+impl NodeInfo {
+    /// Info holding `bytes`.
+    pub fn new(bytes: impl Into<Bytes>) -> Self {
+        NodeInfo(bytes.into())
+    }
+    /// The bytes as given.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    /// True if no info was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// A cluster configuration as stored in the log and in snapshots.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +41,46 @@ pub struct Membership {
     pub outgoing: BTreeSet<NodeId>,
     /// Members that receive the log but neither vote nor count toward any quorum.
     pub learners: BTreeSet<NodeId>,
+    /// Node info of members that have some (every key is a member; a member without an
+    /// entry has empty info).
+    pub info: BTreeMap<NodeId, NodeInfo>,
 }
 
 impl Membership {
     /// A simple membership whose voters are `voters` and which has no learners.
     pub fn with_voters(voters: impl IntoIterator<Item = NodeId>) -> Self {
         Membership { voters: voters.into_iter().collect(), ..Default::default() }
+    }
+
+    /// A membership from its three sets, with no node info.
+    pub fn from_sets(
+        voters: impl IntoIterator<Item = NodeId>,
+        outgoing: impl IntoIterator<Item = NodeId>,
+        learners: impl IntoIterator<Item = NodeId>,
+    ) -> Self {
+        Membership {
+            voters: voters.into_iter().collect(),
+            outgoing: outgoing.into_iter().collect(),
+            learners: learners.into_iter().collect(),
+            info: BTreeMap::new(),
+        }
+    }
+
+    /// The info of member `id` (`None` if it is not a member or has none).
+    pub fn node_info(&self, id: NodeId) -> Option<&NodeInfo> {
+        self.info.get(&id).filter(|_| self.contains(id))
+    }
+
+    /// True if the two configurations have the same voters, outgoing voters and learners
+    /// (node info aside).
+    pub fn same_sets(&self, other: &Membership) -> bool {
+        self.voters == other.voters && self.outgoing == other.outgoing && self.learners == other.learners
+    }
+
+    /// Drops the info of nodes that are no longer members.
+    pub(crate) fn prune_info(&mut self) {
+        let members = self.members();
+        self.info.retain(|id, _| members.contains(id));
     }
 
     /// True while the membership is joint (`C_old,new`).
@@ -148,7 +206,7 @@ mod tests {
 
     #[test]
     fn joint_quorum_needs_both_halves() {
-        let m = Membership { voters: [1, 2, 3].into(), outgoing: [3, 4, 5].into(), learners: BTreeSet::new() };
+        let m = Membership::from_sets([1, 2, 3], [3, 4, 5], []);
         let acked = |id| [0, 10, 10, 10, 1, 1][id as usize];
         assert_eq!(m.quorum_index(acked), 1);
         let votes = |id| [None, Some(true), Some(true), Some(true), Some(false), None][id as usize];

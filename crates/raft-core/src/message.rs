@@ -5,6 +5,7 @@
 
 use crate::log::{Entry, SnapshotMeta};
 use crate::types::{Index, NodeId, Term, MAX_INDEX, MAX_TERM};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Names one read a follower forwarded to its leader, uniquely over the follower's whole
@@ -17,6 +18,11 @@ pub struct ReadContext {
     /// Counts the incarnation's forwarded reads.
     pub seq: u64,
 }
+
+/// The version of the wire format: the first byte of every encoded message and snapshot
+/// header. Every decoder checks it, so peers of incompatible versions refuse each other's
+/// bytes with [`DecodeError::Version`] instead of misreading them.
+pub const WIRE_VERSION: u8 = 2;
 
 /// A message from one node to another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +40,7 @@ pub struct Message {
 
 /// The kinds of message of the protocol.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum MessageBody {
     /// A candidate asks for a vote (or, with `pre_vote`, whether it would get one).
     VoteRequest {
@@ -96,13 +103,8 @@ pub enum MessageBody {
     },
     /// The leader asks the receiver to start an election now (leader transfer).
     TimeoutNow,
-    /// The leader tells the receiver to install snapshot `meta`; the snapshot bytes travel
-    /// outside the core (see `Action::SendSnapshot`).
-    InstallSnapshot {
-        /// What the snapshot covers (boxed: rare, and large next to the hot variants).
-        meta: Box<SnapshotMeta>,
-    },
-    /// The answer to `InstallSnapshot` once the receiver installed (or failed to install) it.
+    /// The answer to a snapshot stream (`Action::SendSnapshot`) once the receiver installed
+    /// it, found it not needed, or failed to install it.
     InstallSnapshotResponse {
         /// The snapshot's last index.
         index: Index,
@@ -135,7 +137,6 @@ impl MessageBody {
             MessageBody::Heartbeat { commit, .. } => i(*commit),
             MessageBody::HeartbeatResponse { .. } | MessageBody::ReadIndexRequest { .. } => true,
             MessageBody::ReadIndexResponse { index, .. } => index.is_none_or(i),
-            MessageBody::InstallSnapshot { meta } => i(meta.index) && t(meta.term),
             MessageBody::InstallSnapshotResponse { index, .. } => i(*index),
         }
     }
@@ -176,7 +177,6 @@ impl MessageBody {
             MessageBody::ReadIndexRequest { .. } => "ReadIndex",
             MessageBody::ReadIndexResponse { .. } => "ReadIndexResp",
             MessageBody::TimeoutNow => "TimeoutNow",
-            MessageBody::InstallSnapshot { .. } => "InstallSnapshot",
             MessageBody::InstallSnapshotResponse { .. } => "InstallSnapshotResp",
         }
     }
@@ -184,7 +184,16 @@ impl MessageBody {
 
 /// Why bytes from the network were not accepted as a message.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
+    /// The bytes are of another wire version (or not a message at all).
+    #[error("wire version {found} (this node speaks {expected})")]
+    Version {
+        /// The first byte received.
+        found: u8,
+        /// [`WIRE_VERSION`].
+        expected: u8,
+    },
     /// More bytes than the configured maximum message size.
     #[error("message of {len} bytes exceeds the limit of {max} bytes")]
     TooLarge {
@@ -205,26 +214,42 @@ pub enum DecodeError {
 }
 
 impl Message {
-    /// Encodes the message with postcard.
+    /// Encodes the message: [`WIRE_VERSION`], then the message in postcard.
     pub fn encode(&self) -> Vec<u8> {
-        // Serializing plain data into a Vec cannot fail.
-        postcard::to_allocvec(self).expect("postcard encoding of a Message into a Vec is infallible")
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
     }
 
-    /// Appends the postcard encoding of the message to `out`.
+    /// Appends the encoding of the message to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(WIRE_VERSION);
         let buf = std::mem::take(out);
+        // Serializing plain data into a Vec cannot fail.
         *out = postcard::to_extend(self, buf).expect("postcard encoding of a Message into a Vec is infallible");
     }
 
     /// Decodes one message from untrusted bytes, rejecting anything over `max_len` bytes,
-    /// malformed, or structurally invalid. Never panics.
+    /// of another wire version, malformed, or structurally invalid. Never panics. Command
+    /// payloads are copied out of `bytes`; see [`Message::decode_bytes`] to share them.
     pub fn decode(bytes: &[u8], max_len: usize) -> Result<Message, DecodeError> {
-        if bytes.len() > max_len {
-            return Err(DecodeError::TooLarge { len: bytes.len(), max: max_len });
-        }
+        let body = check_frame(bytes, max_len)?;
         let (msg, rest): (Message, &[u8]) =
-            postcard::take_from_bytes(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+            postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Trailing(rest.len()));
+        }
+        msg.validate()?;
+        Ok(msg)
+    }
+
+    /// Like [`Message::decode`], but command payloads are slices of `bytes` (sharing its
+    /// allocation) rather than copies: decoding a large append moves no payload bytes.
+    pub fn decode_bytes(bytes: &Bytes, max_len: usize) -> Result<Message, DecodeError> {
+        let body = check_frame(bytes, max_len)?;
+        let (msg, rest): (Message, &[u8]) = crate::wire::with_base(bytes, || {
+            postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))
+        })?;
         if !rest.is_empty() {
             return Err(DecodeError::Trailing(rest.len()));
         }
@@ -235,12 +260,7 @@ impl Message {
     /// Checks what the type system cannot: the structure a correct peer always produces.
     /// `Node::step` applies the same check, so forged messages are dropped either way.
     pub fn validate(&self) -> Result<(), DecodeError> {
-        if self.from == 0 || self.to == 0 {
-            return Err(DecodeError::Invalid("node id 0 is reserved"));
-        }
-        if self.from == self.to {
-            return Err(DecodeError::Invalid("message addressed to its sender"));
-        }
+        check_ids(self.from, self.to)?;
         if self.term > MAX_TERM {
             return Err(DecodeError::Invalid("term above MAX_TERM"));
         }
@@ -250,7 +270,7 @@ impl Message {
         if let MessageBody::Append { prev_log_index, prev_log_term, entries, .. } = &self.body {
             let mut expect = prev_log_index.checked_add(1).ok_or(DecodeError::Invalid("index overflow"))?;
             let mut term = *prev_log_term;
-            for e in entries {
+            for e in entries.iter() {
                 if e.index != expect {
                     return Err(DecodeError::Invalid("append entries are not consecutive"));
                 }
@@ -260,6 +280,105 @@ impl Message {
                 term = e.term;
                 expect = expect.checked_add(1).ok_or(DecodeError::Invalid("index overflow"))?;
             }
+        }
+        Ok(())
+    }
+}
+
+fn check_ids(from: NodeId, to: NodeId) -> Result<(), DecodeError> {
+    if from == 0 || to == 0 {
+        return Err(DecodeError::Invalid("node id 0 is reserved"));
+    }
+    if from == to {
+        return Err(DecodeError::Invalid("message addressed to its sender"));
+    }
+    Ok(())
+}
+
+/// Checks the size limit and the version byte; returns the bytes after it.
+fn check_frame(bytes: &[u8], max_len: usize) -> Result<&[u8], DecodeError> {
+    if bytes.len() > max_len {
+        return Err(DecodeError::TooLarge { len: bytes.len(), max: max_len });
+    }
+    match bytes.split_first() {
+        Some((&WIRE_VERSION, body)) => Ok(body),
+        Some((&found, _)) => Err(DecodeError::Version { found, expected: WIRE_VERSION }),
+        None => Err(DecodeError::Malformed("empty input".into())),
+    }
+}
+
+/// The header of a snapshot stream: who sends it, to whom, in which term, and what the
+/// snapshot covers. It travels in front of the snapshot's bytes, so the receiver needs no
+/// other message to know what it received (see `Action::SendSnapshot` and
+/// `Input::SnapshotReceived`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    /// The sender (the leader).
+    pub from: NodeId,
+    /// The receiver.
+    pub to: NodeId,
+    /// The sender's term when it started the transfer.
+    pub term: Term,
+    /// What the snapshot covers: index, term and the configuration with node info.
+    pub meta: SnapshotMeta,
+}
+
+impl SnapshotHeader {
+    /// Bytes in front of the encoded header: [`WIRE_VERSION`], then the header's length as
+    /// a little-endian `u32`. A stream reader reads these, then [`SnapshotHeader::body_len`]
+    /// more bytes, then the snapshot data.
+    pub const PREFIX_LEN: usize = 5;
+
+    /// Encodes the header as [`SnapshotHeader::PREFIX_LEN`] prefix bytes and a postcard body.
+    pub fn encode(&self) -> Vec<u8> {
+        let body = postcard::to_allocvec(self).expect("postcard encoding of a header into a Vec is infallible");
+        let mut out = Vec::with_capacity(Self::PREFIX_LEN + body.len());
+        out.push(WIRE_VERSION);
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// The length of the body that follows `prefix`, checked against `max_len`.
+    pub fn body_len(prefix: &[u8; Self::PREFIX_LEN], max_len: usize) -> Result<usize, DecodeError> {
+        if prefix[0] != WIRE_VERSION {
+            return Err(DecodeError::Version { found: prefix[0], expected: WIRE_VERSION });
+        }
+        let len = u32::from_le_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+        if len > max_len {
+            return Err(DecodeError::TooLarge { len, max: max_len });
+        }
+        Ok(len)
+    }
+
+    /// Decodes a header from the front of `bytes` (prefix and body; snapshot data may
+    /// follow) and returns it with the number of bytes it took. Never panics.
+    pub fn decode(bytes: &[u8], max_len: usize) -> Result<(SnapshotHeader, usize), DecodeError> {
+        let prefix: &[u8; Self::PREFIX_LEN] = bytes
+            .get(..Self::PREFIX_LEN)
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| DecodeError::Malformed("truncated snapshot header".into()))?;
+        let len = Self::body_len(prefix, max_len)?;
+        let body = bytes
+            .get(Self::PREFIX_LEN..Self::PREFIX_LEN + len)
+            .ok_or_else(|| DecodeError::Malformed("truncated snapshot header".into()))?;
+        let (header, rest): (SnapshotHeader, &[u8]) =
+            postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Trailing(rest.len()));
+        }
+        header.validate()?;
+        Ok((header, Self::PREFIX_LEN + len))
+    }
+
+    /// The structural checks a correct sender always passes; `Node::step` applies them too.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        check_ids(self.from, self.to)?;
+        if self.term > MAX_TERM || self.meta.term > self.term || self.meta.index > MAX_INDEX {
+            return Err(DecodeError::Invalid("snapshot term or index out of range"));
+        }
+        if self.meta.index == 0 {
+            return Err(DecodeError::Invalid("a snapshot covers at least one entry"));
         }
         Ok(())
     }
@@ -285,6 +404,48 @@ mod tests {
         let m = append(vec![Entry { term: 3, index: 5, payload: Payload::Command(Bytes::from_static(b"x")) }]);
         let bytes = m.encode();
         assert_eq!(Message::decode(&bytes, 1 << 20), Ok(m));
+    }
+
+    /// A command decoded from a `Bytes` buffer points into that buffer: no payload copy.
+    #[test]
+    fn decode_bytes_shares_the_payloads_with_the_input() {
+        let payload = Bytes::from(vec![7u8; 4096]);
+        let m = append(vec![Entry { term: 3, index: 5, payload: Payload::Command(payload) }]);
+        let wire = Bytes::from(m.encode());
+        let decoded = Message::decode_bytes(&wire, 1 << 20).unwrap();
+        assert_eq!(decoded, m);
+        let MessageBody::Append { entries, .. } = &decoded.body else { panic!("an append") };
+        let Payload::Command(b) = &entries[0].payload else { panic!("a command") };
+        let range = wire.as_ptr() as usize..wire.as_ptr() as usize + wire.len();
+        assert!(range.contains(&(b.as_ptr() as usize)), "the payload lies inside the received buffer");
+        // The slice-based decoder copies instead.
+        let copied = Message::decode(&wire, 1 << 20).unwrap();
+        let MessageBody::Append { entries, .. } = &copied.body else { panic!("an append") };
+        let Payload::Command(c) = &entries[0].payload else { panic!("a command") };
+        assert!(!range.contains(&(c.as_ptr() as usize)));
+    }
+
+    #[test]
+    fn snapshot_headers_round_trip_and_refuse_bad_input() {
+        let mut meta = SnapshotMeta { index: 9, term: 2, membership: crate::Membership::with_voters([1, 2, 3]) };
+        meta.membership.info.insert(2, crate::NodeInfo::new(&b"10.0.0.2:7000"[..]));
+        let h = SnapshotHeader { from: 1, to: 2, term: 3, meta };
+        let mut bytes = h.encode();
+        bytes.extend_from_slice(b"snapshot data follows");
+        let (back, used) = SnapshotHeader::decode(&bytes, 1 << 16).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(&bytes[used..], b"snapshot data follows");
+        for cut in 0..used {
+            assert!(SnapshotHeader::decode(&bytes[..cut], 1 << 16).is_err(), "truncated at {cut}");
+        }
+        assert!(matches!(SnapshotHeader::decode(&bytes, 4), Err(DecodeError::TooLarge { .. })));
+        let mut v = bytes.clone();
+        v[0] = 1;
+        assert!(matches!(SnapshotHeader::decode(&v, 1 << 16), Err(DecodeError::Version { .. })));
+        let future = SnapshotHeader { term: 1, ..h.clone() };
+        assert!(SnapshotHeader::decode(&future.encode(), 1 << 16).is_err(), "snapshot term above the sender's");
+        let to_self = SnapshotHeader { to: 1, ..h };
+        assert!(SnapshotHeader::decode(&to_self.encode(), 1 << 16).is_err());
     }
 
     #[test]
@@ -329,11 +490,6 @@ mod tests {
                 result: AppendResult::Conflict { rejected_index: r, hint_index: h, hint_term: Some(t) },
             }
         }
-        fn snap(i: Index, t: Term) -> MessageBody {
-            MessageBody::InstallSnapshot {
-                meta: Box::new(SnapshotMeta { index: i, term: t, membership: Default::default() }),
-            }
-        }
         let fields: Vec<(&str, Field)> = vec![
             ("vote last index", |x| vote(x, 1)),
             ("vote last term", |x| vote(1, x)),
@@ -351,8 +507,6 @@ mod tests {
                 ctx: ReadContext { incarnation: 1, seq: 1 },
                 index: Some(x),
             }),
-            ("snapshot index", |x| snap(x, 1)),
-            ("snapshot term", |x| snap(1, x)),
             ("snapshot response index", |x| MessageBody::InstallSnapshotResponse { index: x, success: true }),
         ];
         let msg = |body| Message { from: 1, to: 2, term: MAX_TERM, body };
@@ -373,6 +527,11 @@ mod tests {
         let bytes = m.encode();
         assert!(matches!(Message::decode(&bytes, 3), Err(DecodeError::TooLarge { .. })));
         assert!(matches!(Message::decode(&bytes[..bytes.len() - 1], 1 << 20), Err(DecodeError::Malformed(_))));
+        assert!(matches!(Message::decode(&[], 1 << 20), Err(DecodeError::Malformed(_))));
+        let mut old = bytes.clone();
+        old[0] = WIRE_VERSION - 1;
+        assert_eq!(Message::decode(&old, 1 << 20), Err(DecodeError::Version { found: WIRE_VERSION - 1, expected: WIRE_VERSION }));
+        assert_eq!(Message::decode_bytes(&Bytes::from(old), 1 << 20).map(|_| ()), Err(DecodeError::Version { found: WIRE_VERSION - 1, expected: WIRE_VERSION }));
         let mut long = bytes.clone();
         long.push(0);
         assert_eq!(Message::decode(&long, 1 << 20), Err(DecodeError::Trailing(1)));

@@ -2,7 +2,8 @@
 
 /// Counts of notable things; all only grow. Dropped input is never an error to the runtime:
 /// it is counted here (and logged at debug level with the `tracing` feature).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Messages failing structural validation (forged or corrupt).
     pub dropped_invalid: u64,
@@ -28,4 +29,8 @@ pub struct Metrics {
     pub elections_started: u64,
     /// Proposals rejected.
     pub proposals_rejected: u64,
+    /// Snapshot transfers a leader gave up on after `Config::snapshot_transfer_timeout`.
+    pub snapshot_transfers_timed_out: u64,
+    /// `Input::PeerUnreachable` reports received while leader.
+    pub unreachable_reports: u64,
 }

@@ -6,13 +6,13 @@ use crate::config::{Config, ConfigError};
 use crate::event::{Event, History, Transition, TransitionReason};
 use crate::io::{Action, Input, Persist, ProposalError};
 use crate::log::{Entry, HardState, RaftLog, SnapshotMeta};
-use crate::membership::Membership;
+use crate::membership::{Membership, NodeInfo};
 use crate::message::{Message, MessageBody};
 use crate::metrics::Metrics;
 use crate::progress::Progress;
 use crate::read::ReadState;
 use crate::status::{PeerStatus, Status};
-use crate::types::{Index, Instant, NodeId, ProposalId, Role, Term, MAX_INDEX, MAX_TERM};
+use crate::types::{Index, Instant, NodeId, ProposalId, RequestId, Role, Term, MAX_INDEX, MAX_TERM};
 use rand_core::{RngCore, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::collections::{BTreeMap, VecDeque};
@@ -50,6 +50,19 @@ impl RestoredState {
             ..Default::default()
         }
     }
+
+    /// Like [`RestoredState::bootstrap`], with each founding voter's node info (every
+    /// founding node must be given the same list).
+    pub fn bootstrap_with_info(voters: impl IntoIterator<Item = (NodeId, NodeInfo)>) -> Self {
+        let mut membership = Membership::default();
+        for (id, info) in voters {
+            membership.voters.insert(id);
+            if !info.is_empty() {
+                membership.info.insert(id, info);
+            }
+        }
+        RestoredState { snapshot: SnapshotMeta { index: 0, term: 0, membership }, ..Default::default() }
+    }
 }
 
 /// Election flavours.
@@ -65,12 +78,14 @@ pub(crate) enum Campaign {
 pub(crate) struct Transfer {
     pub(crate) target: NodeId,
     pub(crate) deadline: Instant,
+    /// The request to answer, if a client asked for it (pause and shutdown do not).
+    pub(crate) id: Option<RequestId>,
 }
 
 /// A membership change requested through `Input::ChangeMembership`, on the leader.
 #[derive(Clone, Debug)]
 pub(crate) struct PendingChange {
-    pub(crate) id: ProposalId,
+    pub(crate) id: RequestId,
     /// Index of the entry that completes the change (C_new), once appended.
     pub(crate) final_index: Option<Index>,
 }
@@ -127,6 +142,9 @@ pub struct Node {
     /// past our transfer timeout), so no lease read is safe for the rest of the term.
     pub(crate) lease_forfeited: bool,
     pub(crate) transfer: Option<Transfer>,
+    /// A requested transfer that ended with this node's step-down: (request, target),
+    /// answered once the next leader is known or the step-down's reason settles it.
+    pub(crate) transfer_outcome: Option<(RequestId, NodeId, Instant)>,
     pub(crate) quorum_lost: bool,
     pub(crate) pending_change: Option<PendingChange>,
     pub(crate) reads: ReadState,
@@ -146,7 +164,8 @@ pub struct Node {
     /// Messages held until the persist with the given seq is durable.
     pub(crate) gated: VecDeque<(u64, Message)>,
     pub(crate) pending_snapshot_persist: Option<SnapshotMeta>,
-    pub(crate) snapshot_requested: bool,
+    /// The snapshot asked for with `Action::CreateSnapshot` and not yet reported.
+    pub(crate) snapshot_requested: Option<Index>,
     pub(crate) bytes_since_snapshot: u64,
     /// A snapshot install from the leader that the runtime is carrying out.
     pub(crate) installing: Option<(SnapshotMeta, NodeId)>,
@@ -227,6 +246,7 @@ impl Node {
             lease_until: None,
             lease_forfeited: false,
             transfer: None,
+            transfer_outcome: None,
             quorum_lost: false,
             pending_change: None,
             reads: ReadState::default(),
@@ -238,7 +258,7 @@ impl Node {
             inflight_persists: VecDeque::new(),
             gated: VecDeque::new(),
             pending_snapshot_persist: None,
-            snapshot_requested: false,
+            snapshot_requested: None,
             bytes_since_snapshot: 0,
             installing: None,
             actions: Vec::new(),
@@ -252,6 +272,7 @@ impl Node {
         node.rebuild_membership();
         node.reset_election_deadline();
         node.record_transition(Role::Follower, TransitionReason::Restarted);
+        node.emit_membership_loaded(crate::event::MembershipSource::Restart);
         Ok(node)
     }
 
@@ -265,17 +286,19 @@ impl Node {
             Input::Message(m) => self.handle_message(m),
             Input::Tick => self.tick(),
             Input::Propose { id, data } => self.propose(id, data),
-            Input::Read { id, policy } => self.read(id, policy),
+            Input::Read { id, consistency } => self.read(id, consistency),
             Input::Persisted { seq } => self.persisted(seq),
             Input::Applied { index } => self.handle_applied(index),
-            Input::TransferLeadership { to } => self.transfer_leadership(to),
+            Input::TransferLeadership { id, to } => self.transfer_leadership(id, to),
             Input::Pause => self.pause(false),
             Input::Resume => self.resume(),
             Input::PrepareShutdown => self.pause(true),
             Input::ChangeMembership { id, change } => self.change_membership(id, *change),
-            Input::SnapshotCreated { index } => self.snapshot_created(index),
+            Input::SnapshotCreated { index, success } => self.snapshot_created(index, success),
+            Input::SnapshotReceived { header } => self.snapshot_received(*header),
             Input::SnapshotInstalled { meta, success } => self.snapshot_installed(*meta, success),
             Input::SnapshotSent { peer, index, success } => self.snapshot_sent(peer, index, success),
+            Input::PeerUnreachable { peer } => self.peer_unreachable(peer),
         }
     }
 
@@ -298,11 +321,17 @@ impl Node {
                 if let Some(t) = &self.transfer {
                     d = d.min(t.deadline);
                 }
+                if let Some(s) = self.progress.values().filter_map(|p| p.snapshot_deadline).min() {
+                    d = d.min(s);
+                }
                 d
             }
             _ => self.election_deadline,
         };
         if let Some(t) = self.reads.next_timeout(self.cfg.election_timeout_max) {
+            d = d.min(t);
+        }
+        if let Some((_, _, t)) = self.transfer_outcome {
             d = d.min(t);
         }
         d
@@ -340,12 +369,16 @@ impl Node {
             if self.transfer.is_some_and(|t| now >= t.deadline) {
                 self.abort_transfer();
             }
+            self.expire_snapshot_transfers();
         } else if now >= self.election_deadline {
             self.reset_election_deadline();
             if self.can_campaign() {
                 let kind = if self.cfg.pre_vote { Campaign::PreVote } else { Campaign::Election };
                 self.campaign(kind, TransitionReason::ElectionTimeout);
             }
+        }
+        if self.transfer_outcome.is_some() {
+            self.settle_transfer_outcome();
         }
         self.expire_forwarded_reads();
     }
@@ -377,7 +410,7 @@ impl Node {
                     }
                 }
                 MessageBody::VoteResponse { pre_vote: true, granted: true } => {}
-                MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::InstallSnapshot { .. } => {
+                MessageBody::Append { .. } | MessageBody::Heartbeat { .. } => {
                     self.become_follower(m.term, Some(m.from), TransitionReason::HigherTerm { from: m.from });
                 }
                 _ => {
@@ -426,7 +459,6 @@ impl Node {
             MessageBody::ReadIndexRequest { ctx } => self.handle_read_index_request(from, ctx),
             MessageBody::ReadIndexResponse { ctx, index } => self.handle_read_index_response(ctx, index),
             MessageBody::TimeoutNow => self.handle_timeout_now(from),
-            MessageBody::InstallSnapshot { meta } => self.handle_install_snapshot(from, *meta),
             MessageBody::InstallSnapshotResponse { index, success } => {
                 self.handle_install_snapshot_response(from, index, success)
             }
@@ -518,7 +550,8 @@ impl Node {
             return;
         }
         if seq > self.persist_seq {
-            self.metrics.ignored_runtime_reports += 1;
+            let detail = format!("persisted seq {seq}, but the last persist issued is {}", self.persist_seq);
+            self.reject_report("Persisted", detail);
             return;
         }
         self.durable_seq = seq;
@@ -589,11 +622,13 @@ impl Node {
             }
         }
         self.actions.push(Action::Apply { entries, proposals });
+        self.maybe_request_snapshot();
     }
 
     fn handle_applied(&mut self, index: Index) {
         if index > self.apply_sent {
-            self.metrics.ignored_runtime_reports += 1;
+            let detail = format!("applied {index}, but entries were handed out only up to {}", self.apply_sent);
+            self.reject_report("Applied", detail);
         }
         let index = index.min(self.apply_sent);
         if index <= self.applied {
@@ -601,7 +636,30 @@ impl Node {
         }
         self.applied = index;
         self.release_applied_reads();
-        self.maybe_request_snapshot();
+    }
+
+    /// Counts a runtime report that breaks the contract and tells user code loudly.
+    pub(crate) fn reject_report(&mut self, report: &'static str, detail: String) {
+        self.metrics.ignored_runtime_reports += 1;
+        #[cfg(feature = "tracing")]
+        tracing::warn!(target: "raft::input", node = self.id, report, %detail, "runtime report rejected");
+        self.emit(Event::ReportRejected { report, detail });
+    }
+
+    /// The node info of `id` in the configuration in effect.
+    pub fn node_info(&self, id: NodeId) -> Option<&NodeInfo> {
+        self.membership.node_info(id)
+    }
+
+    /// The leader this node knows of with its node info, for `NotLeader` answers.
+    pub(crate) fn leader_hint(&self) -> (Option<NodeId>, Option<NodeInfo>) {
+        let leader = self.leader.filter(|l| *l != self.id || self.role == Role::Leader);
+        (leader, leader.and_then(|l| self.membership.node_info(l).cloned()))
+    }
+
+    pub(crate) fn not_leader(&self) -> ProposalError {
+        let (leader, info) = self.leader_hint();
+        ProposalError::NotLeader { leader, info }
     }
 
     // ---- role changes ---------------------------------------------------------------
@@ -632,6 +690,7 @@ impl Node {
             self.reject_forwarded_reads();
             self.emit(Event::LeaderChanged { leader, term: self.term });
         }
+        self.settle_transfer_outcome();
     }
 
     /// Steps down (or stays) a follower in `term`, following `leader` if known.
@@ -665,13 +724,15 @@ impl Node {
         self.lease_until = None;
         self.hb_sent_at.clear();
         self.quorum_lost = false;
-        // Losing leadership to anyone completes (or obsoletes) a transfer.
-        self.transfer = None;
+        // Losing leadership to anyone completes (or obsoletes) a transfer; its outcome is
+        // decided once the new leader is known (`set_leader`), or now if it is unknowable.
+        if let Some(t) = self.transfer.take() {
+            if let Some(id) = t.id {
+                self.transfer_outcome = Some((id, t.target, t.deadline));
+            }
+        }
         if let Some(change) = self.pending_change.take() {
-            self.emit(Event::MembershipChangeRejected {
-                id: change.id,
-                error: ProposalError::NotLeader { leader: None },
-            });
+            self.reject_change(change.id, ProposalError::NotLeader { leader: None, info: None });
         }
         self.reject_leader_reads();
     }
@@ -796,6 +857,7 @@ impl Node {
             durable_index: self.stable_index,
             snapshot_index: self.log.snapshot_index(),
             membership: self.membership.clone(),
+            leader_info: self.leader.and_then(|l| self.membership.node_info(l).cloned()),
             progress,
             paused: self.paused,
             transferring_to: self.transfer.map(|t| t.target),

@@ -95,6 +95,11 @@ pub struct Progress {
     /// Send an empty append at `next_index - 1` even if nothing is new: the peer answered a
     /// heartbeat while behind, so an append may have been lost and the gap must be found.
     pub resync: bool,
+    /// In Snapshot: when the leader gives up on the transfer (`Config::snapshot_transfer_timeout`).
+    pub snapshot_deadline: Option<Instant>,
+    /// In Snapshot: the runtime reported the snapshot (ending at this index) delivered; the
+    /// leader awaits the follower's answer.
+    pub snapshot_delivered: Option<Index>,
 }
 
 impl Progress {
@@ -114,6 +119,8 @@ impl Progress {
             commit_sent: 0,
             heard_this_round: false,
             resync: false,
+            snapshot_deadline: None,
+            snapshot_delivered: None,
         }
     }
 
@@ -132,6 +139,8 @@ impl Progress {
         self.next_index = next.max(self.match_index + 1);
         self.probe_sent = false;
         self.inflights.clear();
+        self.snapshot_deadline = None;
+        self.snapshot_delivered = None;
     }
 
     /// Enter Replicate after the peer's match point is established.
@@ -140,6 +149,8 @@ impl Progress {
         self.next_index = self.match_index + 1;
         self.probe_sent = false;
         self.inflights.clear();
+        self.snapshot_deadline = None;
+        self.snapshot_delivered = None;
     }
 
     /// Records that an append ending at `last` was sent (`last == next - 1` for an empty one).

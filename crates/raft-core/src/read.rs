@@ -8,7 +8,7 @@
 //! Heartbeat rounds are shared: all reads arriving while a round is in flight wait for
 //! the next one, which starts as soon as the current one completes.
 
-use crate::io::{Action, ReadError, ReadPolicy};
+use crate::io::{Action, ReadConsistency, ReadError};
 use crate::message::{MessageBody, ReadContext};
 use crate::node::Node;
 use crate::types::{Index, Instant, NodeId, ReadId, Role};
@@ -25,8 +25,9 @@ pub(crate) enum ReadOrigin {
 /// All reads in progress on one node.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ReadState {
-    /// Leader: reads waiting for the first commit of the leader's term.
-    waiting_commit: Vec<ReadOrigin>,
+    /// Leader: reads waiting for the first commit of the leader's term (with whether a
+    /// lease may confirm them).
+    waiting_commit: Vec<(ReadOrigin, bool)>,
     /// Leader: (heartbeat round that must be acknowledged, read index, origin).
     waiting_quorum: VecDeque<(u64, Index, ReadOrigin)>,
     /// Confirmed local reads waiting for the state machine: (read index, id, deadline).
@@ -49,37 +50,48 @@ impl ReadState {
 }
 
 impl Node {
-    pub(crate) fn read(&mut self, id: ReadId, policy: ReadPolicy) {
+    pub(crate) fn read(&mut self, id: ReadId, consistency: ReadConsistency) {
         if self.shutting_down {
-            self.actions.push(Action::ReadRejected { id, error: ReadError::Paused });
+            self.actions.push(Action::ReadRejected { id, error: ReadError::ShuttingDown });
             return;
         }
+        let lease = match consistency {
+            ReadConsistency::Lease if !self.cfg.lease_reads => {
+                self.actions.push(Action::ReadRejected { id, error: ReadError::LeaseNotEnabled });
+                return;
+            }
+            ReadConsistency::Lease => true,
+            _ => false,
+        };
         match self.role {
-            Role::Leader => self.leader_read(ReadOrigin::Local(id)),
-            _ => match (policy, self.leader) {
+            Role::Leader => self.leader_read(ReadOrigin::Local(id), lease),
+            _ => match (consistency, self.leader) {
                 // A node missing from its own latest configuration (removed, or not yet told
                 // it joined) gets no more of the log, so it could never apply a read index.
-                (ReadPolicy::AllowFollower, Some(leader)) if self.membership.contains(self.id) => {
+                (ReadConsistency::FollowerReadIndex, Some(leader)) if self.membership.contains(self.id) => {
                     let seq = self.reads.next_seq;
                     self.reads.next_seq += 1;
                     self.reads.forwarded.insert(seq, (id, self.now));
                     let ctx = ReadContext { incarnation: self.incarnation, seq };
                     self.send(leader, MessageBody::ReadIndexRequest { ctx });
                 }
-                _ => {
-                    self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader: self.leader } })
-                }
+                _ => self.reject_read_not_leader(id),
             },
         }
     }
 
-    fn leader_read(&mut self, origin: ReadOrigin) {
+    fn reject_read_not_leader(&mut self, id: ReadId) {
+        let (leader, info) = self.leader_hint();
+        self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader, info } });
+    }
+
+    fn leader_read(&mut self, origin: ReadOrigin, lease: bool) {
         if self.log.term(self.commit) != Some(self.term) {
-            self.reads.waiting_commit.push(origin);
+            self.reads.waiting_commit.push((origin, lease));
             return;
         }
         let index = self.commit;
-        if self.lease_valid() {
+        if lease && self.lease_valid() {
             self.read_confirmed(origin, index);
         } else {
             self.reads.waiting_quorum.push_back((self.hb_seq + 1, index, origin));
@@ -117,8 +129,8 @@ impl Node {
     }
 
     pub(crate) fn release_reads_waiting_for_commit(&mut self) {
-        for origin in std::mem::take(&mut self.reads.waiting_commit) {
-            self.leader_read(origin);
+        for (origin, lease) in std::mem::take(&mut self.reads.waiting_commit) {
+            self.leader_read(origin, lease);
         }
     }
 
@@ -175,7 +187,7 @@ impl Node {
             self.send(from, MessageBody::ReadIndexResponse { ctx, index: None });
             return;
         }
-        self.leader_read(ReadOrigin::Remote { from, ctx });
+        self.leader_read(ReadOrigin::Remote { from, ctx }, false);
     }
 
     pub(crate) fn handle_read_index_response(&mut self, ctx: ReadContext, index: Option<Index>) {
@@ -190,21 +202,24 @@ impl Node {
                 let deadline = sent + self.cfg.election_timeout_max;
                 self.read_confirmed_until(ReadOrigin::Local(id), index, Some(deadline));
             }
-            None => self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader: self.leader } }),
+            None => self.reject_read_not_leader(id),
         }
     }
 
     /// On losing leadership: reads that were not confirmed cannot be answered by us.
     pub(crate) fn reject_leader_reads(&mut self) {
         let leader = self.leader.filter(|l| *l != self.id);
+        let info = leader.and_then(|l| self.membership.node_info(l).cloned());
         let waiting: Vec<ReadOrigin> = std::mem::take(&mut self.reads.waiting_commit)
             .into_iter()
+            .map(|(o, _)| o)
             .chain(std::mem::take(&mut self.reads.waiting_quorum).into_iter().map(|(_, _, o)| o))
             .collect();
         for origin in waiting {
             match origin {
                 ReadOrigin::Local(id) => {
-                    self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader } })
+                    let error = ReadError::NotLeader { leader, info: info.clone() };
+                    self.actions.push(Action::ReadRejected { id, error })
                 }
                 ReadOrigin::Remote { from, ctx } => {
                     self.send(from, MessageBody::ReadIndexResponse { ctx, index: None })
@@ -215,9 +230,8 @@ impl Node {
 
     /// When the leader changes, forwarded reads will not be answered.
     pub(crate) fn reject_forwarded_reads(&mut self) {
-        let leader = self.leader;
         for (_, (id, _)) in std::mem::take(&mut self.reads.forwarded) {
-            self.actions.push(Action::ReadRejected { id, error: ReadError::NotLeader { leader } });
+            self.reject_read_not_leader(id);
         }
     }
 

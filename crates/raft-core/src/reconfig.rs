@@ -4,21 +4,25 @@
 //! leader appends `C_old,new` (joint), and once that commits, appends `C_new`; only one
 //! change is in flight at a time, and only after the leader committed an entry of its term.
 
-use crate::event::{Event, TransitionReason};
+use crate::event::{Event, MembershipSource, TransitionReason};
 use crate::io::{apply_change, Action, MembershipChange, ProposalError};
 use crate::log::{Payload, SnapshotMeta};
-use crate::membership::Membership;
-use crate::message::MessageBody;
+use crate::membership::{Membership, NodeInfo};
+use crate::message::{MessageBody, SnapshotHeader};
 use crate::node::{Node, PendingChange};
 use crate::progress::ProgressState;
-use crate::types::{Index, NodeId, ProposalId, Role};
+use crate::types::{Index, NodeId, RequestId, Role};
 
 impl MembershipChange {
-    /// Add `id` as a learner (the first step of adding a node).
-    pub fn add_learner(id: NodeId) -> Self {
-        MembershipChange { add_learners: vec![id], ..Default::default() }
+    /// Add `id` as a learner (the first step of adding a node), with its node info.
+    pub fn add_learner(id: NodeId, info: NodeInfo) -> Self {
+        let mut change = MembershipChange { add_learners: vec![id], ..Default::default() };
+        if !info.is_empty() {
+            change.info.insert(id, info);
+        }
+        change
     }
-    /// Promote learner `id` to voter (or add it directly as a voter).
+    /// Promote learner `id` to voter (or add it directly as a voter, with no node info).
     pub fn add_voter(id: NodeId) -> Self {
         MembershipChange { add_voters: vec![id], ..Default::default() }
     }
@@ -29,15 +33,15 @@ impl MembershipChange {
 }
 
 impl Node {
-    pub(crate) fn change_membership(&mut self, id: ProposalId, change: MembershipChange) {
+    pub(crate) fn change_membership(&mut self, id: RequestId, change: MembershipChange) {
         if let Err(error) = self.check_change(&change) {
-            self.emit(Event::MembershipChangeRejected { id, error });
+            self.reject_change(id, error);
             return;
         }
-        let next = match apply_change(&self.membership, &change) {
+        let next = match apply_change(&self.membership, &change, self.cfg.max_node_info_bytes) {
             Ok(next) => next,
             Err(reason) => {
-                self.emit(Event::MembershipChangeRejected { id, error: ProposalError::InvalidChange(reason) });
+                self.reject_change(id, ProposalError::InvalidChange(reason));
                 return;
             }
         };
@@ -46,28 +50,38 @@ impl Node {
             for v in &change.add_voters {
                 let caught_up = self.progress.get(v).is_some_and(|p| p.match_index.saturating_add(lag) >= last);
                 if !caught_up {
-                    self.emit(Event::MembershipChangeRejected {
-                        id,
-                        error: ProposalError::InvalidChange(format!("learner {v} is not caught up")),
-                    });
+                    self.reject_change(id, ProposalError::InvalidChange(format!("learner {v} is not caught up")));
                     return;
                 }
             }
         }
         let target = if next.voters == self.membership.voters {
-            // Only learners change: no quorum changes, so no joint phase is needed.
+            // Only learners (or node info) change: no quorum changes, so no joint phase.
             next
         } else {
-            Membership { voters: next.voters, outgoing: self.membership.voters.clone(), learners: next.learners }
+            // While joint, the outgoing voters keep their info: they are still members.
+            let mut info = self.membership.info.clone();
+            info.extend(next.info);
+            let mut joint =
+                Membership { voters: next.voters, outgoing: self.membership.voters.clone(), learners: next.learners, info };
+            joint.prune_info();
+            joint
         };
         let joint = target.is_joint();
         let index = self.append_membership(target);
         self.pending_change = Some(PendingChange { id, final_index: (!joint).then_some(index) });
     }
 
+    /// Answers a membership change request that will not be made (or that this node can no
+    /// longer finish): the event for observers and the completion for the requester.
+    pub(crate) fn reject_change(&mut self, id: RequestId, error: ProposalError) {
+        self.emit(Event::MembershipChangeRejected { id, error: error.clone() });
+        self.actions.push(Action::MembershipChangeDone { id, result: Err(error) });
+    }
+
     fn check_change(&self, _change: &MembershipChange) -> Result<(), ProposalError> {
         if self.role != Role::Leader {
-            return Err(ProposalError::NotLeader { leader: self.leader });
+            return Err(self.not_leader());
         }
         if self.paused {
             return Err(ProposalError::Paused);
@@ -91,8 +105,13 @@ impl Node {
 
     /// C_old,new (`joint`) is committed: appends C_new. Returns its index.
     fn leave_joint(&mut self, joint: &Membership) -> Index {
-        let next =
-            Membership { voters: joint.voters.clone(), outgoing: Default::default(), learners: joint.learners.clone() };
+        let mut next = Membership {
+            voters: joint.voters.clone(),
+            outgoing: Default::default(),
+            learners: joint.learners.clone(),
+            info: joint.info.clone(),
+        };
+        next.prune_info();
         self.append_membership(next)
     }
 
@@ -161,6 +180,7 @@ impl Node {
             } else if !m.is_joint() {
                 if let Some(p) = self.pending_change.take_if(|p| p.final_index == Some(index)) {
                     self.emit(Event::MembershipChangeFinished { id: p.id, membership: m.clone() });
+                    self.actions.push(Action::MembershipChangeDone { id: p.id, result: Ok(m.clone()) });
                 }
                 if !m.is_voter(self.id) {
                     // A leader that is not part of C_new steps down once C_new is committed.
@@ -170,20 +190,37 @@ impl Node {
         }
     }
 
+    /// Tells user code the whole configuration state after it was loaded other than entry
+    /// by entry (restart, snapshot install).
+    pub(crate) fn emit_membership_loaded(&mut self, source: MembershipSource) {
+        self.emit(Event::MembershipLoaded {
+            source,
+            committed: self.committed_membership.clone(),
+            committed_index: self.committed_membership_index,
+            latest: self.membership.clone(),
+        });
+    }
+
     // ---- snapshots ------------------------------------------------------------------
 
-    /// Asks the runtime for a snapshot when the policy says the log has grown enough.
+    /// Asks the runtime for a snapshot when the policy says the log has grown enough. The
+    /// snapshot is taken at `apply_sent`: the action follows the `Apply` actions up to it,
+    /// so a runtime that applies in action order snapshots exactly there.
     pub(crate) fn maybe_request_snapshot(&mut self) {
         let policy = &self.cfg.snapshot_policy;
-        if self.snapshot_requested || self.applied <= self.log.snapshot_index() {
+        let at = self.apply_sent;
+        if self.snapshot_requested.is_some() || self.installing.is_some() || at <= self.log.snapshot_index() {
             return;
         }
-        let by_entries = policy.max_entries > 0 && self.applied - self.log.snapshot_index() >= policy.max_entries;
+        let by_entries = policy.max_entries > 0 && at - self.log.snapshot_index() >= policy.max_entries;
         let by_bytes = policy.max_bytes > 0 && self.bytes_since_snapshot >= policy.max_bytes;
-        if by_entries || by_bytes {
-            self.snapshot_requested = true;
-            self.actions.push(Action::CreateSnapshot { index: self.applied });
+        if !(by_entries || by_bytes) {
+            return;
         }
+        let Some(term) = self.log.term(at) else { return };
+        let meta = SnapshotMeta { index: at, term, membership: self.membership_at(at) };
+        self.snapshot_requested = Some(at);
+        self.actions.push(Action::CreateSnapshot { meta: Box::new(meta) });
     }
 
     /// The membership in force at `index` (which must be at or after the snapshot point).
@@ -197,14 +234,28 @@ impl Node {
         m
     }
 
-    pub(crate) fn snapshot_created(&mut self, index: Index) {
-        self.snapshot_requested = false;
-        if index <= self.log.snapshot_index() || index > self.applied {
+    pub(crate) fn snapshot_created(&mut self, index: Index, success: bool) {
+        let Some(requested) = self.snapshot_requested else {
+            self.reject_report("SnapshotCreated", format!("snapshot at {index} reported, but none was asked for"));
+            return;
+        };
+        if index != requested {
+            let detail = format!("snapshot reported at {index}, but it was asked for at {requested}");
+            self.reject_report("SnapshotCreated", detail);
+            return;
+        }
+        self.snapshot_requested = None;
+        if !success {
+            // Asked again when the policy next triggers (at the next apply).
+            return;
+        }
+        if index <= self.log.snapshot_index() {
+            // An installed snapshot overtook it; nothing to compact.
             self.metrics.ignored_runtime_reports += 1;
             return;
         }
         let Some(term) = self.log.term(index) else {
-            self.metrics.ignored_runtime_reports += 1;
+            self.reject_report("SnapshotCreated", format!("no entry at {index} to compact to"));
             return;
         };
         let meta = SnapshotMeta { index, term, membership: self.membership_at(index) };
@@ -214,27 +265,57 @@ impl Node {
         self.pending_snapshot_persist = Some(meta);
     }
 
-    pub(crate) fn handle_install_snapshot(&mut self, from: NodeId, meta: SnapshotMeta) {
+    /// A snapshot stream arrived and is staged. Decides, by the usual term rules, whether
+    /// to install it; answers every stream with exactly one install or discard.
+    pub(crate) fn snapshot_received(&mut self, header: SnapshotHeader) {
+        let discard = |node: &mut Node, meta: SnapshotMeta, reason: &'static str| {
+            node.actions.push(Action::DiscardSnapshot { meta: Box::new(meta), reason });
+        };
+        if header.validate().is_err() {
+            self.metrics.dropped_invalid += 1;
+            return discard(self, header.meta, "invalid header");
+        }
+        if header.to != self.id {
+            self.metrics.dropped_misaddressed += 1;
+            return discard(self, header.meta, "addressed to another node");
+        }
+        let SnapshotHeader { from, term, meta, .. } = header;
+        if term < self.term {
+            self.metrics.dropped_stale_term += 1;
+            // As for a stale append: the old leader learns it was deposed.
+            if self.cfg.check_quorum || self.cfg.pre_vote {
+                self.send(from, MessageBody::HeartbeatResponse { seq: 0 });
+            }
+            return discard(self, meta, "from an earlier term");
+        }
+        if term > self.term {
+            self.become_follower(term, Some(from), TransitionReason::HigherTerm { from });
+        }
+        if self.role == Role::Leader {
+            // Two leaders in one term cannot exist; only a forged stream gets here.
+            self.metrics.dropped_invalid += 1;
+            return discard(self, meta, "this node leads the term");
+        }
         self.follow(from);
         if meta.index <= self.commit {
             // We already have everything it covers.
             self.send(from, MessageBody::InstallSnapshotResponse { index: self.commit, success: true });
-            return;
+            return discard(self, meta, "already covered by the commit index");
         }
         if self.installing.is_some() {
-            // One install at a time: the runtime restores the state machine as it goes, so
-            // a second one could leave it at either snapshot if the other fails. The leader
-            // retries after this one finishes.
+            // One install at a time: the state machine is being replaced already. The
+            // leader sends again after its transfer ends or times out.
             self.metrics.dropped_unexpected += 1;
-            return;
+            return discard(self, meta, "another install is in progress");
         }
         self.installing = Some((meta.clone(), from));
-        self.actions.push(Action::InstallSnapshot { meta: Box::new(meta), leader: from });
+        self.actions.push(Action::InstallSnapshot { meta: Box::new(meta) });
     }
 
     pub(crate) fn snapshot_installed(&mut self, meta: SnapshotMeta, success: bool) {
         let Some((pending, leader)) = self.installing.take_if(|(m, _)| *m == meta) else {
-            self.metrics.ignored_runtime_reports += 1;
+            let detail = format!("install of snapshot {} reported, but it is not being installed", meta.index);
+            self.reject_report("SnapshotInstalled", detail);
             return;
         };
         if !success {
@@ -263,8 +344,11 @@ impl Node {
         // was uncommitted before: the commit index may have moved past configurations in
         // the kept suffix while the install ran (they are committed, and must stay so).
         self.rebuild_membership();
+        self.emit_membership_loaded(MembershipSource::Snapshot);
         self.apply_sent = meta.index;
         self.applied = meta.index;
+        // A snapshot asked for before the install is older than it: forget the request.
+        self.snapshot_requested = None;
         // Our own proposals folded into the snapshot: their fate is not knowable here.
         while self.proposals.front().is_some_and(|(i, _, _)| *i <= meta.index) {
             let (index, _, id) = self.proposals.pop_front().expect("front exists");
@@ -278,15 +362,51 @@ impl Node {
     }
 
     pub(crate) fn snapshot_sent(&mut self, peer: NodeId, index: Index, success: bool) {
-        let Some(pr) = self.progress.get_mut(&peer) else { return };
-        if !matches!(pr.state, ProgressState::Snapshot { index: i } if i == index) {
+        let Some(pr) = self.progress.get_mut(&peer) else {
+            self.metrics.ignored_runtime_reports += 1;
+            return;
+        };
+        // The runtime may have sent a newer snapshot than the one asked for.
+        if !matches!(pr.state, ProgressState::Snapshot { index: i } if index >= i) {
             self.metrics.ignored_runtime_reports += 1;
             return;
         }
-        // Optimistically probe right after the snapshot; a failed transfer probes from the
-        // old match point, which leads back to a fresh snapshot if still needed.
-        let next = if success { index + 1 } else { pr.match_index + 1 };
-        pr.become_probe(next);
+        if success {
+            // The bytes arrived; the follower's answer comes once it has installed them.
+            // Wait for it a little (appends now would only be refused until the install
+            // is done, leading back to another snapshot), then probe right after it: a
+            // lost answer costs one election timeout, not a new transfer.
+            pr.snapshot_deadline = Some(self.now + self.cfg.election_timeout_max);
+            pr.snapshot_delivered = Some(index);
+        } else {
+            // Probe from the old match point, which leads back to a fresh snapshot if still
+            // needed, but only once the peer answers a heartbeat: retrying at once would
+            // spin on a peer the runtime cannot reach.
+            let next = pr.match_index + 1;
+            pr.become_probe(next);
+            pr.probe_sent = true;
+        }
+    }
+
+    /// Gives up on snapshot transfers that neither ended nor were answered in time, so a
+    /// stream lost without a report never leaves a follower without the log for good.
+    pub(crate) fn expire_snapshot_transfers(&mut self) {
+        let now = self.now;
+        for pr in self.progress.values_mut() {
+            if !pr.snapshot_deadline.is_some_and(|d| now >= d) {
+                continue;
+            }
+            if let Some(index) = pr.snapshot_delivered {
+                // Delivered, but the answer is late (or lost): probe right after it.
+                pr.become_probe(index + 1);
+            } else {
+                self.metrics.snapshot_transfers_timed_out += 1;
+                let next = pr.match_index + 1;
+                pr.become_probe(next);
+                // As after a failed transfer: try again once the peer answers a heartbeat.
+                pr.probe_sent = true;
+            }
+        }
     }
 
     pub(crate) fn handle_install_snapshot_response(&mut self, from: NodeId, index: Index, success: bool) {
@@ -302,8 +422,10 @@ impl Node {
             pr.become_replicate();
             self.maybe_commit();
         } else if matches!(pr.state, ProgressState::Snapshot { .. }) {
+            // The install failed: retry after the peer answers a heartbeat, not at once.
             let next = pr.match_index + 1;
             pr.become_probe(next);
+            pr.probe_sent = true;
         }
         self.mark_reachable(from);
     }

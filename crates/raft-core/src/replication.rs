@@ -2,9 +2,9 @@
 //! backtracking of divergent logs, heartbeats, and the commit rule of §5.4.2.
 
 use crate::event::Event;
-use crate::io::{Action, ProposalError};
+use crate::io::{Action, Limit, ProposalError};
 use crate::log::{Entry, Payload};
-use crate::message::{AppendResult, Message, MessageBody};
+use crate::message::{AppendResult, Message, MessageBody, SnapshotHeader};
 use crate::node::Node;
 use crate::progress::{Progress, ProgressState};
 use crate::types::{Index, NodeId, ProposalId, Role, Term};
@@ -12,7 +12,14 @@ use bytes::Bytes;
 
 impl Node {
     pub(crate) fn propose(&mut self, id: ProposalId, data: Bytes) {
-        if let Err(error) = self.check_can_propose() {
+        let checked = self.check_can_propose().and_then(|()| {
+            let max = self.cfg.max_entry_bytes;
+            if data.len() > max {
+                return Err(ProposalError::TooLarge { size: data.len(), max });
+            }
+            Ok(())
+        });
+        if let Err(error) = checked {
             self.metrics.proposals_rejected += 1;
             self.actions.push(Action::ProposalRejected { id, error });
             return;
@@ -32,7 +39,7 @@ impl Node {
 
     pub(crate) fn check_can_propose(&self) -> Result<(), ProposalError> {
         if self.role != Role::Leader {
-            return Err(ProposalError::NotLeader { leader: self.leader });
+            return Err(self.not_leader());
         }
         if self.paused {
             return Err(ProposalError::Paused);
@@ -40,11 +47,17 @@ impl Node {
         if self.transfer.is_some() {
             return Err(ProposalError::TransferInProgress);
         }
-        let limit = self.cfg.max_uncommitted_entries as Index;
-        if limit > 0 && self.log.last_index() - self.commit >= limit {
-            return Err(ProposalError::Overloaded);
-        }
-        Ok(())
+        let over = |limit: usize, used: u64| limit > 0 && used >= limit as u64;
+        let limit = if over(self.cfg.max_uncommitted_entries, self.log.last_index() - self.commit) {
+            Limit::UncommittedEntries
+        } else if over(self.cfg.max_unapplied_entries, self.commit.saturating_sub(self.applied)) {
+            Limit::UnappliedEntries
+        } else if over(self.cfg.max_persists_in_flight, self.persist_seq - self.durable_seq) {
+            Limit::PersistsInFlight
+        } else {
+            return Ok(());
+        };
+        Err(ProposalError::Overloaded { limit })
     }
 
     /// Appends one entry of the current term to the leader's log; it is sent at the next
@@ -58,11 +71,11 @@ impl Node {
 
     /// Sends whatever each peer is missing, as flow control allows.
     pub(crate) fn replicate_all(&mut self) {
-        let Node { progress, log, actions, cfg, metrics, snapshot, id, term, commit, .. } = self;
+        let Node { progress, log, actions, cfg, metrics, snapshot, id, term, commit, now, .. } = self;
         for (&peer, pr) in progress.iter_mut() {
             let out = &mut *actions;
             replicate_to(
-                ReplicateCtx { id: *id, term: *term, commit: *commit, cfg, log, snapshot },
+                ReplicateCtx { id: *id, now: *now, term: *term, commit: *commit, cfg, log, snapshot },
                 peer,
                 pr,
                 out,
@@ -325,6 +338,29 @@ impl Node {
         self.on_read_acks();
     }
 
+    /// The transport reported `peer` unreachable: what is in flight to it is presumed lost,
+    /// so the leader falls back to probing from the match point (etcd's ReportUnreachable).
+    pub(crate) fn peer_unreachable(&mut self, peer: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(pr) = self.progress.get_mut(&peer) else {
+            self.metrics.dropped_unexpected += 1;
+            return;
+        };
+        self.metrics.unreachable_reports += 1;
+        match pr.state {
+            ProgressState::Replicate => {
+                let next = pr.match_index + 1;
+                pr.become_probe(next);
+            }
+            // Allow the next probe now instead of after a heartbeat answer.
+            ProgressState::Probe => pr.probe_sent = false,
+            // A snapshot transfer ends with its own report or timeout.
+            ProgressState::Snapshot { .. } => {}
+        }
+    }
+
     pub(crate) fn mark_reachable(&mut self, peer: NodeId) {
         if let Some(pr) = self.progress.get_mut(&peer) {
             pr.missed_heartbeats = 0;
@@ -386,6 +422,7 @@ impl Node {
 /// progress can be borrowed mutably at the same time.
 struct ReplicateCtx<'a> {
     id: NodeId,
+    now: crate::types::Instant,
     term: Term,
     commit: Index,
     cfg: &'a crate::config::Config,
@@ -429,8 +466,9 @@ fn replicate_to(
             // The entries this peer needs were compacted away: it needs the snapshot.
             pr.state = ProgressState::Snapshot { index: ctx.snapshot.index };
             pr.inflights.clear();
-            out.push(Action::SendSnapshot { peer, meta: Box::new(ctx.snapshot.clone()) });
-            send(out, metrics, MessageBody::InstallSnapshot { meta: Box::new(ctx.snapshot.clone()) });
+            pr.snapshot_deadline = Some(ctx.now + ctx.cfg.snapshot_transfer_timeout);
+            let header = SnapshotHeader { from: ctx.id, to: peer, term: ctx.term, meta: ctx.snapshot.clone() };
+            out.push(Action::SendSnapshot { header: Box::new(header) });
             return;
         };
         let batch = ctx.log.batch(pr.next_index, ctx.cfg.max_entries_per_message, ctx.cfg.max_bytes_per_message);

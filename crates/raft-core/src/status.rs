@@ -1,11 +1,12 @@
 //! A point-in-time view of a node for operators and user code.
 
-use crate::membership::Membership;
+use crate::membership::{Membership, NodeInfo};
 use crate::types::{Index, Instant, NodeId, Role, Term};
 use std::collections::BTreeMap;
 
 /// What a node knows about itself and (as leader) its peers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Status {
     /// This node.
     pub id: NodeId,
@@ -25,8 +26,10 @@ pub struct Status {
     pub durable_index: Index,
     /// Index covered by the latest snapshot.
     pub snapshot_index: Index,
-    /// The membership in effect (the latest in the log).
+    /// The membership in effect (the latest in the log), with every member's node info.
     pub membership: Membership,
+    /// The leader's node info from that membership, if the leader is known and has some.
+    pub leader_info: Option<NodeInfo>,
     /// Per-peer replication state; filled on the leader only.
     pub progress: BTreeMap<NodeId, PeerStatus>,
     /// Paused (or shutting down).
@@ -36,7 +39,8 @@ pub struct Status {
 }
 
 /// The leader's view of one peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct PeerStatus {
     /// Highest index known replicated (durably) on the peer.
     pub match_index: Index,

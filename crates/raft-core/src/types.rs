@@ -73,6 +73,11 @@ impl Sub<Duration> for Instant {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ProposalId(pub u64);
 
+/// Names a leader transfer or membership change request; returned with its outcome
+/// (`Action::TransferDone`, `Action::MembershipChangeDone`). Chosen by the runtime.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
 /// Chosen by the runtime for each read request so it can match the answer to its caller.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ReadId(pub u64);

@@ -37,19 +37,19 @@ fn a_lease_read_is_served_locally_until_the_last_nanosecond_of_the_lease() {
     // Let any lease from the election's rounds run out, then start one round at `t`.
     c.now = c.now + cfg.election_timeout_min;
     let t = c.now;
-    let first = c.read(1, ReadPolicy::LeaderOnly);
+    let first = c.read(1, ReadConsistency::Lease);
     assert_eq!(heartbeats_queued(&c), 2, "no lease yet: the read starts a round");
     c.stabilize();
     assert!(ready(&c, 1, first));
     let until = t + (cfg.election_timeout_min - cfg.lease_clock_drift);
 
     c.now = until - NS;
-    let inside = c.read(1, ReadPolicy::LeaderOnly);
+    let inside = c.read(1, ReadConsistency::Lease);
     assert!(ready(&c, 1, inside), "a read inside the lease is served at once");
     assert_eq!(heartbeats_queued(&c), 0, "and needs no round");
 
     c.now = until;
-    let after = c.read(1, ReadPolicy::LeaderOnly);
+    let after = c.read(1, ReadConsistency::Lease);
     assert!(!ready(&c, 1, after), "the lease has ended");
     assert_eq!(heartbeats_queued(&c), 2);
     c.stabilize();
@@ -152,10 +152,10 @@ fn a_transfer_to_a_learner_an_unknown_node_or_the_leader_is_rejected() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
     c.stabilize();
     for target in [4, 9, 1] {
-        c.step(1, Input::TransferLeadership { to: Some(target) });
+        c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(target) });
         assert!(timeout_now_to(&c).is_empty(), "no transfer to {target}");
         assert_eq!(transfer_rejections(&c).last(), Some(&Some(target)));
         assert_eq!(c.leaders(), vec![1]);
@@ -171,7 +171,7 @@ fn a_transfer_without_a_target_picks_the_most_caught_up_voter_then_the_lowest_id
     let mut c = Cluster::new(3);
     c.elect(1);
     c.stabilize();
-    c.step(1, Input::TransferLeadership { to: None });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: None });
     assert_eq!(timeout_now_to(&c), vec![2], "2 and 3 hold the whole log: the lower id");
 
     let mut c = Cluster::new(3);
@@ -181,7 +181,7 @@ fn a_transfer_without_a_target_picks_the_most_caught_up_voter_then_the_lowest_id
     c.propose(1, b"x");
     c.stabilize();
     c.cut.clear();
-    c.step(1, Input::TransferLeadership { to: None });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: None });
     assert_eq!(timeout_now_to(&c), vec![3], "3 holds more of the log than 2");
 }
 
@@ -195,7 +195,7 @@ fn the_uncommitted_limit_accepts_exactly_its_size_and_zero_means_unbounded() {
     c.isolate(1);
     let ids: Vec<ProposalId> = (0..4).map(|_| c.propose(1, b"x")).collect();
     let rejected = c.proposal_rejections(1);
-    assert_eq!(rejected, vec![(ids[3], ProposalError::Overloaded)]);
+    assert_eq!(rejected, vec![(ids[3], ProposalError::Overloaded { limit: Limit::UncommittedEntries })]);
 
     let mut c = Cluster::new(3);
     c.elect(1);
@@ -223,7 +223,7 @@ fn a_lease_starts_only_from_a_round_a_quorum_acknowledged() {
 
     // A read starts a new round; neither follower's answer to it arrives, but a duplicate
     // of an answer to an earlier round does.
-    let read = c.read(1, ReadPolicy::LeaderOnly);
+    let read = c.read(1, ReadConsistency::ReadIndex);
     let sent: Vec<Message> = c.queue.drain(..).collect();
     let seq = sent
         .iter()
@@ -235,7 +235,7 @@ fn a_lease_starts_only_from_a_round_a_quorum_acknowledged() {
     let stale = Message { from: 2, to: 1, term, body: MessageBody::HeartbeatResponse { seq: seq - 1 } };
     c.step(1, Input::Message(stale));
     assert!(!ready(&c, 1, read), "the round was not acknowledged");
-    let second = c.read(1, ReadPolicy::LeaderOnly);
+    let second = c.read(1, ReadConsistency::ReadIndex);
     assert!(!ready(&c, 1, second), "no lease came from the stale answer");
 
     // The round's own answers confirm both reads.
@@ -338,7 +338,7 @@ fn each_config_rule_rejects_its_violation_alone() {
     assert_eq!(cfg.validate(), Ok(()), "a drift just below the timeout is fine");
 }
 
-fn change_rejections(c: &Cluster) -> Vec<ProposalId> {
+fn change_rejections(c: &Cluster) -> Vec<RequestId> {
     c.events(1)
         .into_iter()
         .filter_map(|e| match e {
@@ -355,20 +355,20 @@ fn membership_changes_that_name_the_wrong_nodes_are_rejected() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
     c.stabilize();
     let invalid = [
         MembershipChange::remove(9),
         MembershipChange { demote: vec![4], ..Default::default() },
         MembershipChange { demote: vec![9], ..Default::default() },
-        MembershipChange::add_learner(0),
-        MembershipChange::add_learner(2),
-        MembershipChange::add_learner(4),
+        MembershipChange::add_learner(0, NodeInfo::default()),
+        MembershipChange::add_learner(2, NodeInfo::default()),
+        MembershipChange::add_learner(4, NodeInfo::default()),
         MembershipChange::add_voter(0),
         MembershipChange::add_voter(2),
     ];
     for (n, change) in invalid.into_iter().enumerate() {
-        let id = ProposalId(100 + n as u64);
+        let id = RequestId(100 + n as u64);
         c.step(1, Input::ChangeMembership { id, change: Box::new(change.clone()) });
         assert_eq!(change_rejections(&c).last(), Some(&id), "{change:?} was accepted");
     }
@@ -378,7 +378,7 @@ fn membership_changes_that_name_the_wrong_nodes_are_rejected() {
     c.step(
         1,
         Input::ChangeMembership {
-            id: ProposalId(200),
+            id: RequestId(200),
             change: Box::new(MembershipChange { demote: vec![3], ..Default::default() }),
         },
     );
@@ -412,12 +412,12 @@ fn follower_reads_wait_until_their_read_index_is_applied() {
     c.propose(1, b"w1");
     c.stabilize();
     let i1 = c.node(1).commit_index();
-    let r1 = c.read(2, ReadPolicy::AllowFollower);
+    let r1 = c.read(2, ReadConsistency::FollowerReadIndex);
     c.stabilize();
     c.propose(1, b"w2");
     c.stabilize();
     let i2 = c.node(1).commit_index();
-    let r2 = c.read(2, ReadPolicy::AllowFollower);
+    let r2 = c.read(2, ReadConsistency::FollowerReadIndex);
     c.stabilize();
     assert!(i2 > i1 && c.node(2).applied_index() < i1);
     assert!(!ready(&c, 2, r1) && !ready(&c, 2, r2), "neither read index is applied on node 2");
@@ -442,7 +442,7 @@ fn concurrent_follower_reads_are_each_answered() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.stabilize();
-    let reads: Vec<ReadId> = (0..3).map(|_| c.read(2, ReadPolicy::AllowFollower)).collect();
+    let reads: Vec<ReadId> = (0..3).map(|_| c.read(2, ReadConsistency::FollowerReadIndex)).collect();
     c.stabilize();
     for r in reads {
         assert!(ready(&c, 2, r), "{r:?} unanswered");
@@ -496,7 +496,7 @@ fn a_higher_term_ends_a_transfer_as_transferred_only_if_it_comes_from_the_target
         c.stabilize();
         c.cut.insert((1, 3));
         c.propose(1, b"x"); // node 3 lags, so the transfer waits for it
-        c.step(1, Input::TransferLeadership { to: Some(3) });
+        c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(3) });
         assert_eq!(c.node(1).status().transferring_to, Some(3));
         let term = c.node(1).term() + 1;
         c.step(1, Input::Message(Message { from, to: 1, term, body: MessageBody::HeartbeatResponse { seq: 0 } }));
@@ -541,7 +541,7 @@ fn a_truncated_suffix_is_no_longer_durable_and_its_configurations_are_gone() {
     // The leader's next entries, a command and a configuration, reach node 3 alone.
     c.partition(&[&[1, 3], &[2, 4, 5]]);
     c.propose(1, b"x");
-    c.step(1, Input::ChangeMembership { id: ProposalId(9), change: Box::new(MembershipChange::add_learner(6)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(9), change: Box::new(MembershipChange::add_learner(6, NodeInfo::default())) });
     c.stabilize();
     let held = c.node(3).log().last_index();
     assert!(c.node(3).membership().learners.contains(&6));

@@ -10,7 +10,7 @@ use std::time::Duration;
 fn leader_transfer_to_an_up_to_date_follower() {
     let mut c = Cluster::new(3);
     c.elect(1);
-    c.step(1, Input::TransferLeadership { to: Some(3) });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(3) });
     c.stabilize();
     assert_eq!(c.leaders(), vec![3]);
     let t = c.history(1).pop().expect("transition");
@@ -32,7 +32,7 @@ fn leader_transfer_catches_a_lagging_target_up_first_and_pauses_proposals() {
     // Healed before the request, so a premature TimeoutNow would reach node 3, not be lost.
     c.heal();
     let last = c.node(1).log().last_index();
-    c.step(1, Input::TransferLeadership { to: Some(3) });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(3) });
     let rejected = c.propose(1, b"during");
     assert!(c.proposal_rejections(1).contains(&(rejected, ProposalError::TransferInProgress)));
     assert_eq!(c.node(1).status().transferring_to, Some(3));
@@ -59,7 +59,7 @@ fn leader_transfer_aborts_after_an_election_timeout() {
     c.cut.insert((1, 3)); // the target never hears from us
     c.propose(1, b"x");
     c.stabilize();
-    c.step(1, Input::TransferLeadership { to: Some(3) });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(3) });
     c.advance(Duration::from_millis(400));
     assert!(c.events(1).contains(&Event::TransferAborted { target: 3 }));
     assert_eq!(c.node(1).role(), Role::Leader);
@@ -71,9 +71,9 @@ fn leader_transfer_aborts_after_an_election_timeout() {
 fn transfer_requests_that_cannot_work_are_rejected() {
     let mut c = Cluster::new(3);
     c.elect(1);
-    c.step(2, Input::TransferLeadership { to: Some(3) });
-    c.step(1, Input::TransferLeadership { to: Some(9) });
-    c.step(1, Input::TransferLeadership { to: Some(1) });
+    c.step(2, Input::TransferLeadership { id: RequestId(0), to: Some(3) });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(9) });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(1) });
     assert!(matches!(c.events(2).last(), Some(Event::TransferRejected { .. })));
     let rejected = c.events(1).iter().filter(|e| matches!(e, Event::TransferRejected { .. })).count();
     assert_eq!(rejected, 2);

@@ -136,14 +136,17 @@ fn a_follower_installing_a_snapshot_counts_appends_and_a_second_snapshot() {
     let term = c.node(1).term();
     let last = c.node(1).log().last_index();
     let meta = |index| SnapshotMeta { index, term, membership: Membership::with_voters([1, 2, 3]) };
-    let install =
-        |m: SnapshotMeta| Message { from: 1, to: 3, term, body: MessageBody::InstallSnapshot { meta: Box::new(m) } };
-    c.step(3, Input::Message(install(meta(last + 2))));
+    let stream = |m: SnapshotMeta| Input::SnapshotReceived { header: Box::new(SnapshotHeader { from: 1, to: 3, term, meta: m }) };
+    c.step(3, stream(meta(last + 2)));
     assert!(c.peers[&3].held_install.is_some());
     let append = MessageBody::Append { prev_log_index: last, prev_log_term: term, entries: vec![], commit: last };
     let append = msg(&c, 1, 3, append);
     expect_counted(&mut c, 3, append, "unexpected");
-    expect_counted(&mut c, 3, Input::Message(install(meta(last + 3))), "unexpected");
+    expect_counted(&mut c, 3, stream(meta(last + 3)), "unexpected");
+    assert!(
+        matches!(c.peers[&3].outputs.last(), Some(Action::DiscardSnapshot { meta, .. }) if meta.index == last + 3),
+        "the second stream is discarded, not left staged"
+    );
 }
 
 #[test]
@@ -156,12 +159,15 @@ fn every_impossible_runtime_report_is_counted_and_changes_nothing() {
     let cases = [
         Input::Persisted { seq: persists + 1 },
         Input::Applied { index: applied + 1 },
-        Input::SnapshotCreated { index: 0 },
-        Input::SnapshotCreated { index: applied + 1 },
+        Input::SnapshotCreated { index: 0, success: true },
+        Input::SnapshotCreated { index: applied + 1, success: true },
         Input::SnapshotInstalled { meta: Box::new(meta), success: true },
     ];
     for input in cases {
-        expect_counted(&mut c, 2, input, "ignored_runtime_reports");
+        let loud = c.events(2).iter().filter(|e| matches!(e, Event::ReportRejected { .. })).count();
+        expect_counted(&mut c, 2, input.clone(), "ignored_runtime_reports");
+        let now = c.events(2).iter().filter(|e| matches!(e, Event::ReportRejected { .. })).count();
+        assert_eq!(now, loud + 1, "{input:?} is rejected loudly");
     }
     assert_eq!(c.node(2).status(), before);
     // On the leader: a snapshot sent to a peer that was not being sent one.

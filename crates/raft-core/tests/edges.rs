@@ -179,12 +179,12 @@ fn lost_appends_are_found_by_an_empty_append_at_the_end_of_the_window() {
 #[test]
 fn a_forwarded_read_is_redirected_when_the_leader_changes() {
     let mut c = cluster(3);
-    let read = c.read(2, ReadPolicy::AllowFollower);
+    let read = c.read(2, ReadConsistency::FollowerReadIndex);
     c.queue.clear(); // the request is lost
     let term = c.node(2).term() + 1;
     let body = MessageBody::Heartbeat { commit: 0, seq: 1 };
     c.step(2, Input::Message(Message { from: 3, to: 2, term, body }));
-    assert_eq!(c.read_rejections(2), vec![(read, ReadError::NotLeader { leader: Some(3) })]);
+    assert_eq!(c.read_rejections(2), vec![(read, ReadError::NotLeader { leader: Some(3), info: None })]);
 }
 
 /// A read forwarded to the leader whose answer never comes times out exactly one maximum
@@ -194,7 +194,7 @@ fn a_forwarded_read_is_redirected_when_the_leader_changes() {
 fn follower_reads_time_out_exactly_one_maximum_election_timeout_after_they_were_sent() {
     let mut c = cluster(3);
     let timeout = c.peers[&2].cfg.election_timeout_max;
-    let lost = c.read(2, ReadPolicy::AllowFollower);
+    let lost = c.read(2, ReadConsistency::FollowerReadIndex);
     c.queue.clear();
     // The leader's heartbeats go on, so node 2 keeps its leader; it is ticked just before
     // the read's deadline.
@@ -209,7 +209,7 @@ fn follower_reads_time_out_exactly_one_maximum_election_timeout_after_they_were_
     c.drop_if = Some(Box::new(|m: &Message| m.to == 2 && matches!(m.body, MessageBody::Append { .. })));
     c.propose(1, b"w");
     c.stabilize();
-    let unapplied = c.read(2, ReadPolicy::AllowFollower);
+    let unapplied = c.read(2, ReadConsistency::FollowerReadIndex);
     c.stabilize();
     assert!(!c.reads_ready(2).iter().any(|(r, _)| *r == unapplied));
     c.advance(timeout - NS);
@@ -227,15 +227,15 @@ fn follower_reads_time_out_exactly_one_maximum_election_timeout_after_they_were_
 fn a_new_leader_with_an_inherited_uncommitted_change_reports_it_in_progress() {
     let mut c = cluster(5);
     c.partition(&[&[1, 2], &[3, 4, 5]]);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(6)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(6, NodeInfo::default())) });
     c.stabilize();
     assert!(c.node(2).membership().learners.contains(&6));
     assert!(!c.node(2).committed_membership().learners.contains(&6));
     c.partition(&[&[2, 3, 4, 5], &[1]]);
     c.win_before_replicating(2);
-    c.step(2, Input::ChangeMembership { id: ProposalId(2), change: Box::new(MembershipChange::add_learner(7)) });
+    c.step(2, Input::ChangeMembership { id: RequestId(2), change: Box::new(MembershipChange::add_learner(7, NodeInfo::default())) });
     let rejected = c.events(2).into_iter().find_map(|e| match e {
-        Event::MembershipChangeRejected { id: ProposalId(2), error } => Some(error),
+        Event::MembershipChangeRejected { id: RequestId(2), error } => Some(error),
         _ => None,
     });
     assert_eq!(rejected, Some(ProposalError::ChangeInProgress));
@@ -248,9 +248,9 @@ fn a_new_leader_with_an_inherited_uncommitted_change_reports_it_in_progress() {
 fn only_removed_nodes_are_told_they_were_removed() {
     let mut c = cluster(3);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
     c.stabilize();
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(MembershipChange::remove(3)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(2), change: Box::new(MembershipChange::remove(3)) });
     c.stabilize();
     c.advance(Duration::from_millis(100));
     assert!(!c.node(1).membership().contains(3));
@@ -265,7 +265,7 @@ fn snapshot_requests(c: &Cluster, id: NodeId) -> Vec<Index> {
     c.peers[&id]
         .outputs
         .iter()
-        .filter_map(|a| if let Action::CreateSnapshot { index } = a { Some(*index) } else { None })
+        .filter_map(|a| if let Action::CreateSnapshot { meta } = a { Some(meta.index) } else { None })
         .collect()
 }
 
@@ -301,27 +301,62 @@ fn no_second_snapshot_is_requested_while_one_is_being_made() {
     }
     assert_eq!(snapshot_requests(&c, 1).len(), 1);
     let index = snapshot_requests(&c, 1)[0];
-    c.step(1, Input::SnapshotCreated { index });
+    c.step(1, Input::SnapshotCreated { index, success: true });
     c.propose(1, b"x");
     c.stabilize();
     assert_eq!(snapshot_requests(&c, 1).len(), 2, "the next one once it is done");
 }
 
-/// A snapshot the runtime finishes after the state machine moved on is still taken, at
-/// the index it covers.
+/// `CreateSnapshot` names the snapshot exactly: the index of the last entry handed out to
+/// apply (even before the runtime reported it applied), its term, and the configuration
+/// in force there with node info; a report at that index is taken even if it arrives
+/// before `Applied` does.
 #[test]
-fn a_snapshot_created_below_the_applied_index_is_taken() {
-    let mut c = cluster(3);
-    for _ in 0..6 {
-        c.propose(1, b"x");
-    }
+fn a_snapshot_request_carries_its_metadata_and_is_taken_before_the_applied_report() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy.max_entries = 4);
+    c.elect(1);
     c.stabilize();
-    assert!(c.node(1).applied_index() > 4);
+    c.peer(1).hold_snapshots = true;
+    for _ in 0..4 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    let meta = c.peers[&1]
+        .outputs
+        .iter()
+        .find_map(|a| if let Action::CreateSnapshot { meta } = a { Some(SnapshotMeta::clone(meta)) } else { None })
+        .expect("a snapshot was asked for");
+    assert_eq!(meta.term, c.node(1).log().term(meta.index).unwrap());
+    assert_eq!(&meta.membership, c.node(1).membership());
+    c.step(1, Input::SnapshotCreated { index: meta.index, success: true });
+    assert_eq!(c.node(1).snapshot(), &meta);
+    assert_eq!(c.node(1).log().first_index(), meta.index + 1);
+}
+
+/// A snapshot reported at another index than the one asked for is refused loudly (an
+/// event and a counter) and compacts nothing; a failed one is asked for again later.
+#[test]
+fn a_snapshot_reported_at_the_wrong_index_is_refused_and_a_failed_one_is_retried() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy.max_entries = 3);
+    c.elect(1);
+    c.stabilize();
+    c.peer(1).hold_snapshots = true;
+    for _ in 0..3 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    let asked = snapshot_requests(&c, 1);
+    assert_eq!(asked.len(), 1);
     let ignored = c.node(1).metrics().ignored_runtime_reports;
-    c.step(1, Input::SnapshotCreated { index: 4 });
-    assert_eq!(c.node(1).snapshot().index, 4);
-    assert_eq!(c.node(1).log().first_index(), 5);
-    assert_eq!(c.node(1).metrics().ignored_runtime_reports, ignored);
+    c.step(1, Input::SnapshotCreated { index: asked[0] - 1, success: true });
+    assert_eq!(c.node(1).metrics().ignored_runtime_reports, ignored + 1);
+    assert!(c.events(1).iter().any(|e| matches!(e, Event::ReportRejected { report: "SnapshotCreated", .. })));
+    assert_eq!(c.node(1).snapshot().index, 0, "nothing compacted");
+    c.step(1, Input::SnapshotCreated { index: asked[0], success: false });
+    assert_eq!(c.node(1).snapshot().index, 0);
+    c.propose(1, b"x");
+    c.stabilize();
+    assert_eq!(snapshot_requests(&c, 1).len(), 2, "asked again at the next apply");
 }
 
 /// A follower whose longer, durable log disagrees with a snapshot installs it: the log is
@@ -338,9 +373,8 @@ fn installing_a_snapshot_over_a_longer_conflicting_log_resets_the_durable_index(
     c.restart_with_log(3, hs, log);
     assert_eq!(c.node(3).durable_index(), last + 3);
     let meta = SnapshotMeta { index: last + 1, term: term + 2, membership: Membership::with_voters([1, 2, 3]) };
-    c.snapshot_inbox.insert((3, meta.index), (meta.clone(), c.peers[&1].applied.clone()));
-    let msg = Message { from: 1, to: 3, term: term + 2, body: MessageBody::InstallSnapshot { meta: Box::new(meta) } };
-    c.step(3, Input::Message(msg));
+    let data = c.peers[&1].applied.clone();
+    c.receive_snapshot(SnapshotHeader { from: 1, to: 3, term: term + 2, meta }, data);
     let n = c.node(3);
     assert_eq!((n.snapshot().index, n.log().last_index()), (last + 1, last + 1));
     assert_eq!(n.durable_index(), last + 1, "nothing past the snapshot is durable");
@@ -363,9 +397,9 @@ fn installing_a_snapshot_the_log_agrees_with_compacts_the_log_to_it() {
         HardState { term, vote: None, commit: 0, incarnation: 1 },
         c.node(3).log().entries().to_vec(),
     );
-    c.snapshot_inbox
-        .insert((3, index), (meta.clone(), c.peers[&1].applied.iter().filter(|(i, _)| *i <= index).cloned().collect()));
-    c.step(3, from_leader(&c, 3, MessageBody::InstallSnapshot { meta: Box::new(meta) }));
+    let data = c.peers[&1].applied.iter().filter(|(i, _)| *i <= index).cloned().collect();
+    let leader_term = c.node(1).term();
+    c.receive_snapshot(SnapshotHeader { from: 1, to: 3, term: leader_term, meta }, data);
     let n = c.node(3);
     assert_eq!((n.snapshot().index, n.log().snapshot_index(), n.log().first_index()), (index, index, index + 1));
     assert_eq!(n.log().last_index(), c.node(1).log().last_index(), "the entries after it are kept");
@@ -424,7 +458,7 @@ fn a_new_proposal_is_decided_when_its_index_commits_even_with_older_ones_tracked
     let (mut c, old) = deposed_leader_with_old_proposals();
     assert!(c.node(1).log().last_index() < c.node(2).log().last_index() + 5, "node 1's old entries were replaced");
     // Leadership returns to node 1, which proposes at an index below its old proposals.
-    c.step(2, Input::TransferLeadership { to: Some(1) });
+    c.step(2, Input::TransferLeadership { id: RequestId(0), to: Some(1) });
     c.stabilize();
     assert_eq!(c.leaders(), vec![1]);
     let new = c.propose(1, b"new");

@@ -7,14 +7,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn change(c: &mut Cluster, leader: NodeId, id: u64, ch: MembershipChange) {
-    c.step(leader, Input::ChangeMembership { id: ProposalId(id), change: Box::new(ch) });
+    c.step(leader, Input::ChangeMembership { id: RequestId(id), change: Box::new(ch) });
     c.stabilize();
     c.advance(Duration::from_millis(120));
 }
 
 fn finished(c: &Cluster, node: NodeId, id: u64) -> Option<Membership> {
     c.events(node).into_iter().find_map(|e| match e {
-        Event::MembershipChangeFinished { id: ProposalId(i), membership } if i == id => Some(membership),
+        Event::MembershipChangeFinished { id: RequestId(i), membership } if i == id => Some(membership),
         _ => None,
     })
 }
@@ -30,7 +30,7 @@ fn add_a_learner_then_promote_it() {
     c.propose(1, b"before");
     c.stabilize();
     c.add_blank_node(4);
-    change(&mut c, 1, 1, MembershipChange::add_learner(4));
+    change(&mut c, 1, 1, MembershipChange::add_learner(4, NodeInfo::default()));
     let m = finished(&c, 1, 1).expect("learner added");
     assert_eq!(m.learners, set(&[4]));
     assert_eq!(c.node(4).log().last_index(), c.node(1).log().last_index(), "the learner caught up");
@@ -52,7 +52,7 @@ fn promoting_a_learner_that_is_not_caught_up_is_rejected() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.add_blank_node(4);
-    change(&mut c, 1, 1, MembershipChange::add_learner(4));
+    change(&mut c, 1, 1, MembershipChange::add_learner(4, NodeInfo::default()));
     c.isolate(4);
     for _ in 0..10 {
         c.propose(1, b"x");
@@ -60,9 +60,9 @@ fn promoting_a_learner_that_is_not_caught_up_is_rejected() {
     c.stabilize();
     let mut promote = MembershipChange::add_voter(4);
     promote.require_caught_up = Some(2);
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(promote) });
+    c.step(1, Input::ChangeMembership { id: RequestId(2), change: Box::new(promote) });
     assert!(c.events(1).iter().any(|e| matches!(e,
-        Event::MembershipChangeRejected { id: ProposalId(2), error: ProposalError::InvalidChange(msg) } if msg.contains("not caught up"))));
+        Event::MembershipChangeRejected { id: RequestId(2), error: ProposalError::InvalidChange(msg) } if msg.contains("not caught up"))));
 }
 
 #[test]
@@ -114,11 +114,11 @@ fn a_change_while_another_is_in_flight_is_rejected() {
     c.elect(1);
     c.add_blank_node(4);
     c.add_blank_node(5);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_voter(4)) });
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(MembershipChange::add_voter(5)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_voter(4)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(2), change: Box::new(MembershipChange::add_voter(5)) });
     assert!(c.events(1).iter().any(|e| matches!(
         e,
-        Event::MembershipChangeRejected { id: ProposalId(2), error: ProposalError::ChangeInProgress }
+        Event::MembershipChangeRejected { id: RequestId(2), error: ProposalError::ChangeInProgress }
     )));
     c.stabilize();
     c.advance(Duration::from_millis(120));
@@ -131,18 +131,18 @@ fn a_new_leader_changes_membership_only_after_committing_in_its_term() {
     c.add_blank_node(4);
     c.win_before_replicating(1);
     assert!(c.node(1).commit_index() < c.node(1).log().last_index(), "the no-op is not committed yet");
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
-    assert_eq!(rejections(&c, 1), vec![(ProposalId(1), ProposalError::NotCommittedInTerm)]);
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    assert_eq!(rejections(&c, 1), vec![(RequestId(1), ProposalError::NotCommittedInTerm)]);
     // Once the no-op commits, the same change goes through.
     c.stabilize();
     assert_eq!(c.node(1).commit_index(), c.node(1).log().last_index());
-    change(&mut c, 1, 2, MembershipChange::add_learner(4));
+    change(&mut c, 1, 2, MembershipChange::add_learner(4, NodeInfo::default()));
     assert!(finished(&c, 1, 2).is_some());
     assert!(c.node(1).membership().learners.contains(&4));
     assert_eq!(rejections(&c, 1).len(), 1);
 }
 
-fn rejections(c: &Cluster, id: NodeId) -> Vec<(ProposalId, ProposalError)> {
+fn rejections(c: &Cluster, id: NodeId) -> Vec<(RequestId, ProposalError)> {
     c.events(id)
         .into_iter()
         .filter_map(|e| match e {
@@ -156,8 +156,8 @@ fn rejections(c: &Cluster, id: NodeId) -> Vec<(ProposalId, ProposalError)> {
 fn invalid_changes_are_rejected_with_a_reason() {
     let mut c = Cluster::new(1);
     c.elect(1);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::remove(1)) });
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(MembershipChange::remove(9)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::remove(1)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(2), change: Box::new(MembershipChange::remove(9)) });
     let errors: Vec<String> = c
         .events(1)
         .into_iter()
@@ -201,7 +201,7 @@ fn a_follower_far_behind_is_restored_from_a_snapshot() {
     assert!(c.node(1).log().snapshot_index() > 10, "the leader compacted its log");
     c.heal();
     c.advance(Duration::from_millis(300));
-    assert!(c.peers[&1].outputs.iter().any(|a| matches!(a, Action::SendSnapshot { peer: 3, .. })));
+    assert!(c.peers[&1].outputs.iter().any(|a| matches!(a, Action::SendSnapshot { header } if header.to == 3)));
     assert!(c.node(3).snapshot().index > 0, "node 3 installed a snapshot");
     assert_eq!(c.node(3).log().last_index(), c.node(1).log().last_index());
     assert_eq!(c.applied_commands(3), c.applied_commands(1));
@@ -213,7 +213,7 @@ fn a_node_restarted_after_compaction_recovers_from_snapshot_and_log() {
     let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy = SnapshotPolicy { max_entries: 4, max_bytes: 0 });
     c.elect(1);
     c.add_blank_node(4);
-    change(&mut c, 1, 1, MembershipChange::add_learner(4));
+    change(&mut c, 1, 1, MembershipChange::add_learner(4, NodeInfo::default()));
     for _ in 0..10 {
         c.propose(1, b"x");
         c.stabilize();

@@ -38,13 +38,13 @@ fn membership_entry(index: Index, term: Term, m: Membership) -> Entry {
 
 /// Asks `leader` for a membership change and lets it run to completion.
 fn change(c: &mut Cluster, leader: NodeId, id: u64, ch: MembershipChange) {
-    c.step(leader, Input::ChangeMembership { id: ProposalId(id), change: Box::new(ch) });
+    c.step(leader, Input::ChangeMembership { id: RequestId(id), change: Box::new(ch) });
     c.stabilize();
     c.advance(Duration::from_millis(120));
     let finished = c
         .events(leader)
         .iter()
-        .any(|e| matches!(e, Event::MembershipChangeFinished { id: ProposalId(i), .. } if *i == id));
+        .any(|e| matches!(e, Event::MembershipChangeFinished { id: RequestId(i), .. } if *i == id));
     assert!(finished, "change {id} did not finish: {:?}", c.events(leader));
 }
 
@@ -243,7 +243,6 @@ fn an_old_term_message_leaves_the_node_unchanged_and_is_counted() {
         MessageBody::ReadIndexRequest { ctx: ReadContext { incarnation: 1, seq: 3 } },
         MessageBody::ReadIndexResponse { ctx: ReadContext { incarnation: 1, seq: 0 }, index: Some(1) },
         MessageBody::TimeoutNow,
-        MessageBody::InstallSnapshot { meta: Box::new(meta) },
         MessageBody::InstallSnapshotResponse { index: 1, success: true },
     ];
     c.heal();
@@ -269,6 +268,20 @@ fn an_old_term_message_leaves_the_node_unchanged_and_is_counted() {
             }
         }
     }
+    // A snapshot stream from the stale leader is discarded the same way, and it too tells
+    // the stale leader of the new term.
+    for to in [3, 2] {
+        let before = c.state(to);
+        let header = SnapshotHeader { from: 1, to, term: stale, meta: meta.clone() };
+        c.receive_snapshot(header, Vec::new());
+        assert_eq!(c.state(to), before, "node {to} after a stale snapshot");
+        assert!(
+            matches!(c.peers[&to].outputs.last(), Some(Action::DiscardSnapshot { .. })),
+            "node {to} discards a stale snapshot"
+        );
+        let answers: Vec<Message> = c.queue.drain(..).collect();
+        assert!(matches!(answers.as_slice(), [a] if a.term == current && a.to == 1), "{answers:?}");
+    }
     // The answers depose the stale leader once delivered.
     c.step(
         1,
@@ -287,7 +300,7 @@ fn an_old_term_message_leaves_the_node_unchanged_and_is_counted() {
 /// log cannot win with votes from one half only.
 #[test]
 fn an_election_in_a_joint_configuration_needs_a_majority_of_both_halves() {
-    let joint = Membership { voters: set(&[1, 4, 5]), outgoing: set(&[1, 2, 3]), learners: BTreeSet::new() };
+    let joint = Membership::from_sets(set(&[1, 4, 5]), set(&[1, 2, 3]), BTreeSet::new());
     let mut c = Cluster::new(5);
     for n in 1..=5 {
         c.restart_with_log(n, hard_state(1, None), vec![membership_entry(1, 1, joint.clone())]);
@@ -319,7 +332,7 @@ fn an_election_in_a_joint_configuration_needs_a_majority_of_both_halves() {
 /// election timeout, not when asked to by `TimeoutNow`.
 #[test]
 fn learners_never_campaign() {
-    let m = Membership { voters: set(&[1, 2, 3]), outgoing: BTreeSet::new(), learners: set(&[4]) };
+    let m = Membership::from_sets(set(&[1, 2, 3]), BTreeSet::new(), set(&[4]));
     let mut c = Cluster::new(4);
     for n in 1..=4 {
         c.restart_with_log(n, hard_state(1, None), vec![membership_entry(1, 1, m.clone())]);
@@ -347,7 +360,7 @@ fn a_follower_installing_a_snapshot_adopts_the_snapshot_membership() {
     c.elect(1);
     c.add_blank_node(4);
     c.isolate(3);
-    change(&mut c, 1, 1, MembershipChange::add_learner(4));
+    change(&mut c, 1, 1, MembershipChange::add_learner(4, NodeInfo::default()));
     let mut promote = MembershipChange::add_voter(4);
     promote.require_caught_up = Some(0);
     change(&mut c, 1, 2, promote);
@@ -393,18 +406,18 @@ fn a_snapshot_older_than_the_commit_index_is_ignored() {
     let meta =
         SnapshotMeta { index: 2, term: c.node(1).log().term(2).unwrap(), membership: c.node(1).membership().clone() };
     let data: Vec<(Index, Payload)> = c.peers[&1].applied.iter().filter(|(i, _)| *i <= 2).cloned().collect();
-    c.snapshot_inbox.insert((2, 2), (meta.clone(), data));
 
     let before = c.state(2);
     let applied = c.peers[&2].applied.clone();
     let term = c.node(1).term();
-    c.step(
-        2,
-        Input::Message(Message { from: 1, to: 2, term, body: MessageBody::InstallSnapshot { meta: Box::new(meta) } }),
-    );
+    c.receive_snapshot(SnapshotHeader { from: 1, to: 2, term, meta }, data);
     assert!(
         !c.peers[&2].outputs.iter().any(|a| matches!(a, Action::InstallSnapshot { .. })),
         "the runtime is not asked to install it"
+    );
+    assert!(
+        matches!(c.peers[&2].outputs.last(), Some(Action::DiscardSnapshot { .. })),
+        "the runtime is told to drop the staged copy"
     );
     assert_eq!(c.state(2), before);
     assert_eq!(c.node(2).applied_index(), 5);
@@ -437,7 +450,7 @@ fn removing_a_node_lowers_the_quorum_so_pending_entries_commit() {
         m.to == 3
             && matches!(&m.body, MessageBody::Append { entries, .. } if entries.iter().any(|e| e.index > joint_index))
     }));
-    c.step(1, Input::ChangeMembership { id: ProposalId(100), change: Box::new(MembershipChange::remove(4)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(100), change: Box::new(MembershipChange::remove(4)) });
     let x = c.propose(1, b"x");
     let x_index = joint_index + 1;
     assert_eq!(c.node(1).log().last_index(), x_index);
@@ -535,7 +548,7 @@ fn leader_transfer_sends_timeout_now_only_once_the_target_is_caught_up() {
     c.stabilize();
     c.heal();
     assert!(c.node(3).log().last_index() + 5 <= c.node(1).log().last_index());
-    c.step(1, Input::TransferLeadership { to: Some(3) });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(3) });
     // Run the cluster one message round (or, when it is quiet, one leader heartbeat) at a
     // time, and stop as soon as the leader has sent TimeoutNow.
     let mut rounds = 0;

@@ -9,10 +9,6 @@ use common::*;
 use raft_core::*;
 use std::time::Duration;
 
-fn from_leader(c: &Cluster, to: NodeId, body: MessageBody) -> Input {
-    Input::Message(Message { from: 1, to, term: c.node(1).term(), body })
-}
-
 /// Finding 1. A follower installing a snapshot keeps the log after the snapshot point when
 /// it agrees with it; a configuration in that suffix that the commit index passed during the
 /// install is committed, and must still be in force afterwards. (The old code rebuilt the
@@ -36,7 +32,7 @@ fn a_configuration_committed_during_a_snapshot_install_survives_the_install() {
             }
     }));
     c.propose_undrained(1, b"c");
-    c.step(1, Input::ChangeMembership { id: ProposalId(900), change: Box::new(MembershipChange::add_learner(4)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(900), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
     c.stabilize();
     assert_eq!(c.node(1).commit_index(), 5);
     assert_eq!((c.node(3).log().last_index(), c.node(3).commit_index()), (5, 3));
@@ -45,9 +41,9 @@ fn a_configuration_committed_during_a_snapshot_install_survives_the_install() {
     // transfer is slow.
     let meta = SnapshotMeta { index: 4, term: c.node(1).term(), membership: Membership::with_voters([1, 2, 3]) };
     let data = c.peers[&1].applied.iter().filter(|(i, _)| *i <= 4).cloned().collect();
-    c.snapshot_inbox.insert((3, 4), (meta.clone(), data));
     c.peer(3).hold_installs = true;
-    c.step(3, from_leader(&c, 3, MessageBody::InstallSnapshot { meta: Box::new(meta) }));
+    let term = c.node(1).term();
+    c.receive_snapshot(SnapshotHeader { from: 1, to: 3, term, meta }, data);
 
     // Meanwhile a heartbeat carries commit 5: the learner's configuration commits on node 3.
     c.heal();
@@ -76,7 +72,7 @@ fn a_read_index_reply_from_before_a_restart_does_not_answer_a_later_read() {
     c.stabilize();
 
     // Node 2 forwards a read; the leader's reply is delayed in the network.
-    c.read(2, ReadPolicy::AllowFollower);
+    c.read(2, ReadConsistency::FollowerReadIndex);
     let mut delayed = None;
     while let Some(m) = c.queue.pop_front() {
         if matches!(m.body, MessageBody::ReadIndexResponse { .. }) && m.to == 2 {
@@ -97,7 +93,7 @@ fn a_read_index_reply_from_before_a_restart_does_not_answer_a_later_read() {
     assert_eq!(c.node(2).leader(), Some(1));
 
     // A new read on node 2: its request is lost, and the old reply arrives.
-    let read = c.read(2, ReadPolicy::AllowFollower);
+    let read = c.read(2, ReadConsistency::FollowerReadIndex);
     c.queue.retain(|m| !matches!(m.body, MessageBody::ReadIndexRequest { .. }));
     c.step(2, Input::Message(delayed));
     let served: Vec<Index> = c.reads_ready(2).into_iter().filter(|(id, _)| *id == read).map(|(_, i)| i).collect();
@@ -119,7 +115,7 @@ fn a_restarted_follower_forwards_reads_only_once_its_incarnation_is_durable() {
     assert_eq!(c.node(2).leader(), Some(1));
     let first = c.peers[&2].held.first().expect("the restart's first persist");
     assert_eq!(first.hard_state.map(|h| h.incarnation), Some(2), "bootstrap was incarnation 1");
-    c.read(2, ReadPolicy::AllowFollower);
+    c.read(2, ReadConsistency::FollowerReadIndex);
     assert!(!c.queue.iter().any(|m| matches!(m.body, MessageBody::ReadIndexRequest { .. })));
     c.flush_disk(2);
     let sent = c.queue.iter().find_map(|m| match m.body {
@@ -175,10 +171,10 @@ fn a_promotion_with_the_largest_lag_is_judged_not_a_panic() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: ProposalId(1), change: Box::new(MembershipChange::add_learner(4)) });
+    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
     c.stabilize();
     let change = MembershipChange { require_caught_up: Some(u64::MAX), ..MembershipChange::add_voter(4) };
-    c.step(1, Input::ChangeMembership { id: ProposalId(2), change: Box::new(change) });
+    c.step(1, Input::ChangeMembership { id: RequestId(2), change: Box::new(change) });
     c.stabilize();
     assert!(c.node(1).membership().is_voter(4));
 }
@@ -201,7 +197,7 @@ fn a_persist_torn_between_its_entries_and_its_hard_state_restarts() {
             && matches!(m.body, MessageBody::VoteRequest { .. } | MessageBody::VoteResponse { .. })
     }));
     c.peer(3).auto_persist = false;
-    c.step(1, Input::TransferLeadership { to: Some(2) });
+    c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(2) });
     c.stabilize();
     assert_eq!(c.leaders(), vec![2]);
     let term = c.node(2).term();

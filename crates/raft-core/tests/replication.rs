@@ -26,7 +26,7 @@ fn a_follower_rejects_proposals_naming_the_leader() {
     let mut c = Cluster::new(3);
     c.elect(1);
     let id = c.propose(2, b"x");
-    assert_eq!(c.proposal_rejections(2), vec![(id, ProposalError::NotLeader { leader: Some(1) })]);
+    assert_eq!(c.proposal_rejections(2), vec![(id, ProposalError::NotLeader { leader: Some(1), info: None })]);
 }
 
 #[test]

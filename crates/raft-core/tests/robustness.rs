@@ -77,7 +77,13 @@ impl TermOf {
 
 fn membership(g: &mut Gen) -> Membership {
     let ids = |g: &mut Gen| (0..u8::arbitrary(g) % 4).map(|_| node_id(g)).collect::<BTreeSet<_>>();
-    Membership { voters: ids(g), outgoing: if bool::arbitrary(g) { ids(g) } else { BTreeSet::new() }, learners: ids(g) }
+    let mut m = Membership::from_sets(ids(g), if bool::arbitrary(g) { ids(g) } else { BTreeSet::new() }, ids(g));
+    for id in m.members() {
+        if bool::arbitrary(g) {
+            m.info.insert(id, NodeInfo::new(vec![u8::arbitrary(g); usize::from(u8::arbitrary(g) % 8)]));
+        }
+    }
+    m
 }
 
 /// Any message body, with full-range fields.
@@ -124,10 +130,7 @@ fn body(g: &mut Gen, term: Term) -> MessageBody {
         5 => MessageBody::HeartbeatResponse { seq: full_range(g) },
         6 => MessageBody::ReadIndexRequest { ctx: ReadContext { incarnation: full_range(g), seq: full_range(g) } },
         7 => MessageBody::TimeoutNow,
-        8 => MessageBody::InstallSnapshot {
-            meta: Box::new(SnapshotMeta { index: full_range(g), term: full_range(g), membership: membership(g) }),
-        },
-        9 => MessageBody::InstallSnapshotResponse { index: full_range(g), success: bool::arbitrary(g) },
+        8 | 9 => MessageBody::InstallSnapshotResponse { index: full_range(g), success: bool::arbitrary(g) },
         _ => MessageBody::ReadIndexResponse {
             ctx: ReadContext { incarnation: full_range(g), seq: full_range(g) },
             index: bool::arbitrary(g).then(|| full_range(g)),
@@ -151,6 +154,8 @@ fn is_response(body: &MessageBody) -> bool {
 #[derive(Clone, Debug)]
 enum Op {
     Deliver(Message, TermOf),
+    /// A snapshot stream arrives, staged, with any header.
+    Stream(SnapshotHeader, TermOf),
     Tick(u64),
 }
 
@@ -162,6 +167,10 @@ impl Arbitrary for Op {
         let from = node_id(g);
         let to = if u8::arbitrary(g) % 4 == 0 { node_id(g) } else { 1 };
         let term = full_range(g);
+        if u8::arbitrary(g) % 8 == 0 {
+            let meta = SnapshotMeta { index: full_range(g), term: full_range(g), membership: membership(g) };
+            return Op::Stream(SnapshotHeader { from, to, term, meta }, TermOf::arbitrary(g));
+        }
         Op::Deliver(Message { from, to, term, body: body(g, term) }, TermOf::arbitrary(g))
     }
 }
@@ -205,6 +214,35 @@ fn deliver_and_check(c: &mut Cluster, m: Message) -> Result<(), String> {
     Ok(())
 }
 
+/// Feeds a staged snapshot stream to node 1: it is answered exactly once (install or
+/// discard), and one that is stale, misaddressed or malformed changes nothing.
+fn receive_and_check(c: &mut Cluster, h: SnapshotHeader) -> Result<(), String> {
+    let before = c.state(1);
+    let answers = |c: &Cluster| {
+        c.peers[&1]
+            .outputs
+            .iter()
+            .filter(|a| matches!(a, Action::InstallSnapshot { .. } | Action::DiscardSnapshot { .. }))
+            .count()
+    };
+    let answered = answers(c);
+    let ignored = h.to != 1 || h.term < before.term || h.validate().is_err();
+    c.snapshot_inbox.insert((1, h.meta.index), (h.meta.clone(), Vec::new()));
+    c.step(1, Input::SnapshotReceived { header: Box::new(h.clone()) });
+    c.queue.clear();
+    let after = c.state(1);
+    if answers(c) != answered + 1 {
+        return Err(format!("stream {h:?} was not answered exactly once"));
+    }
+    if ignored && after != before {
+        return Err(format!("stream {h:?} changed the node from {before:?} to {after:?}"));
+    }
+    if after.term < before.term || after.commit < before.commit {
+        return Err(format!("term or commit went backwards after {h:?}: {before:?} -> {after:?}"));
+    }
+    Ok(())
+}
+
 fn run(ops: Vec<Op>, leader: bool) -> TestResult {
     let mut c = Cluster::new(3);
     if leader {
@@ -217,6 +255,14 @@ fn run(ops: Vec<Op>, leader: bool) -> TestResult {
             Op::Deliver(mut m, term) => {
                 term.apply(&mut m, c.node(1).term());
                 if let Err(e) = deliver_and_check(&mut c, m) {
+                    return TestResult::error(e);
+                }
+            }
+            Op::Stream(mut h, term) => {
+                let mut carrier = Message { from: h.from, to: h.to, term: h.term, body: MessageBody::TimeoutNow };
+                term.apply(&mut carrier, c.node(1).term());
+                h.term = carrier.term;
+                if let Err(e) = receive_and_check(&mut c, h) {
                     return TestResult::error(e);
                 }
             }
@@ -293,6 +339,7 @@ impl Arbitrary for ChangeRequest {
             demote: ids(g),
             remove: ids(g),
             require_caught_up: bool::arbitrary(g).then(|| full_range(g)),
+            info: ids(g).into_iter().map(|id| (id, NodeInfo::new(vec![1u8; usize::from(u8::arbitrary(g))]))).collect(),
         })
     }
 }
@@ -303,7 +350,7 @@ fn arbitrary_membership_change_requests_never_panic_a_leader() {
         let mut c = Cluster::new(3);
         c.elect(1);
         for (i, ChangeRequest(change)) in requests.into_iter().enumerate() {
-            c.step(1, Input::ChangeMembership { id: ProposalId(1000 + i as u64), change: Box::new(change) });
+            c.step(1, Input::ChangeMembership { id: RequestId(1000 + i as u64), change: Box::new(change) });
             c.advance(Duration::from_millis(100));
             let n = c.node(1);
             if n.commit_index() > n.log().last_index() || n.applied_index() > n.commit_index() {

@@ -132,8 +132,10 @@ pub struct Cluster {
     pub trace: Vec<String>,
     /// Every message ever delivered, in order (for counting round trips).
     pub delivered: Vec<Message>,
-    /// Snapshot data in transit to a node: (meta, applied entries it covers).
+    /// Snapshot data in transit to (or staged at) a node: (meta, applied entries it covers).
     pub snapshot_inbox: BTreeMap<(NodeId, Index), SnapshotData>,
+    /// Snapshot streams in transit, delivered after the queued messages.
+    pub streams: VecDeque<SnapshotHeader>,
     next_id: u64,
 }
 
@@ -159,6 +161,7 @@ impl Cluster {
             trace: Vec::new(),
             delivered: Vec::new(),
             snapshot_inbox: BTreeMap::new(),
+            streams: VecDeque::new(),
             next_id: 1,
         };
         for &id in &ids {
@@ -230,32 +233,41 @@ impl Cluster {
                     peer.outputs.push(Action::Apply { entries: vec![], proposals });
                     follow_up.push(Input::Applied { index: last });
                 }
-                Action::SendSnapshot { peer, meta } => {
+                Action::SendSnapshot { header } => {
                     // The "bytes": the sender's applied entries the snapshot covers.
+                    let (peer, index) = (header.to, header.meta.index);
                     let data: Vec<(Index, Payload)> =
-                        self.peers[&id].applied.iter().filter(|(i, _)| *i <= meta.index).cloned().collect();
-                    let index = meta.index;
-                    self.snapshot_inbox.insert((peer, meta.index), (SnapshotMeta::clone(&meta), data));
-                    self.peer(id).outputs.push(Action::SendSnapshot { peer, meta });
-                    follow_up.push(Input::SnapshotSent { peer, index, success: true });
+                        self.peers[&id].applied.iter().filter(|(i, _)| *i <= index).cloned().collect();
+                    let arrives = !self.cut.contains(&(id, peer)) && self.peers.contains_key(&peer);
+                    if arrives {
+                        self.snapshot_inbox.insert((peer, index), (header.meta.clone(), data));
+                        self.streams.push_back(SnapshotHeader::clone(&header));
+                    }
+                    self.peer(id).outputs.push(Action::SendSnapshot { header });
+                    follow_up.push(Input::SnapshotSent { peer, index, success: arrives });
                 }
-                Action::InstallSnapshot { meta, .. } if self.peers[&id].hold_installs => {
+                Action::InstallSnapshot { meta } if self.peers[&id].hold_installs => {
                     self.peer(id).held_install = Some(*meta);
                 }
-                Action::InstallSnapshot { meta, leader } => {
+                Action::InstallSnapshot { meta } => {
                     let got = self.snapshot_inbox.remove(&(id, meta.index));
                     let success = got.as_ref().is_some_and(|(m, _)| *m == *meta);
                     if let Some((_, data)) = got.filter(|_| success) {
                         self.peer(id).applied = data;
                     }
-                    self.peer(id).outputs.push(Action::InstallSnapshot { meta: meta.clone(), leader });
+                    self.peer(id).outputs.push(Action::InstallSnapshot { meta: meta.clone() });
                     follow_up.push(Input::SnapshotInstalled { meta, success });
                 }
+                Action::DiscardSnapshot { meta, reason } => {
+                    self.snapshot_inbox.remove(&(id, meta.index));
+                    self.peer(id).outputs.push(Action::DiscardSnapshot { meta, reason });
+                }
                 Action::CreateSnapshot { .. } if self.peers[&id].hold_snapshots => self.peer(id).outputs.push(a),
-                Action::CreateSnapshot { .. } => {
+                Action::CreateSnapshot { ref meta } => {
                     let peer = self.peer(id);
-                    let index = peer.node.applied_index();
-                    follow_up.push(Input::SnapshotCreated { index });
+                    let applied = peer.applied.last().map_or(0, |(i, _)| *i);
+                    assert!(applied <= meta.index, "a snapshot is asked for at what was handed out");
+                    follow_up.push(Input::SnapshotCreated { index: meta.index, success: true });
                     peer.outputs.push(a);
                 }
                 other => self.peer(id).outputs.push(other),
@@ -285,12 +297,38 @@ impl Cluster {
         self.step(id, Input::Persisted { seq: last });
     }
 
-    /// Delivers queued messages (and whatever they cause) until the network is quiet.
+    /// A snapshot stream with `header` and `data` arrives at `header.to` (staged there).
+    pub fn receive_snapshot(&mut self, header: SnapshotHeader, data: Vec<(Index, Payload)>) {
+        let to = header.to;
+        self.snapshot_inbox.insert((to, header.meta.index), (header.meta.clone(), data));
+        self.step(to, Input::SnapshotReceived { header: Box::new(header) });
+    }
+
+    /// Delivers the snapshot streams in transit.
+    pub fn deliver_streams(&mut self) {
+        while let Some(h) = self.streams.pop_front() {
+            if self.peers.contains_key(&h.to) {
+                let to = h.to;
+                self.step(to, Input::SnapshotReceived { header: Box::new(h) });
+            }
+        }
+    }
+
+    /// Delivers queued messages and snapshot streams (and whatever they cause) until the
+    /// network is quiet.
     pub fn stabilize(&mut self) {
+        self.stabilize_messages();
+        while !self.streams.is_empty() {
+            self.deliver_streams();
+            self.stabilize_messages();
+        }
+    }
+
+    fn stabilize_messages(&mut self) {
         let mut budget = 100_000;
         while let Some(m) = self.queue.pop_front() {
             budget -= 1;
-            assert!(budget > 0, "cluster did not stabilize");
+            assert!(budget > 0, "cluster did not stabilize: {:?}", &self.trace[self.trace.len().saturating_sub(12)..]);
             let to = m.to;
             if !self.peers.contains_key(&to) || self.cut.contains(&(m.from, m.to)) {
                 continue;
@@ -423,11 +461,40 @@ impl Cluster {
         pid
     }
 
-    pub fn read(&mut self, id: NodeId, policy: ReadPolicy) -> ReadId {
+    pub fn read(&mut self, id: NodeId, consistency: ReadConsistency) -> ReadId {
         let rid = ReadId(self.next_id);
         self.next_id += 1;
-        self.step(id, Input::Read { id: rid, policy });
+        self.step(id, Input::Read { id: rid, consistency });
         rid
+    }
+
+    /// A fresh id for a transfer or membership change request.
+    pub fn request_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Completions of transfer requests on `id`, in order.
+    pub fn transfers_done(&self, id: NodeId) -> Vec<(RequestId, Result<NodeId, TransferError>)> {
+        let outs = &self.peers[&id].outputs;
+        outs.iter()
+            .filter_map(|a| match a {
+                Action::TransferDone { id, result } => Some((*id, result.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Completions of membership change requests on `id`, in order.
+    pub fn changes_done(&self, id: NodeId) -> Vec<(RequestId, Result<Membership, ProposalError>)> {
+        let outs = &self.peers[&id].outputs;
+        outs.iter()
+            .filter_map(|a| match a {
+                Action::MembershipChangeDone { id, result } => Some((*id, result.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Crashes `id` (losing everything not durable and all in-flight input to it) and
