@@ -86,12 +86,27 @@ pub struct Bugs {
     pub forget_vote_on_restart: bool,
     /// Nodes answer reads from their local state machine at once, bypassing ReadIndex.
     pub stale_reads: bool,
+    /// The runtime restores the state machine from a staged snapshot the core told it to
+    /// discard (stale, or already covered).
+    pub install_discarded: bool,
+    /// User code never hears the configuration a node restarted with (as if the core did
+    /// not emit `MembershipLoaded` on restart).
+    pub skip_restart_membership: bool,
+    /// The core's snapshot transfer timeout is set beyond the run, so a stream lost with
+    /// no report leaves its follower waiting for good (an install that never completes).
+    pub no_snapshot_timeout: bool,
 }
 
 impl Bugs {
     /// True if any bug is planted.
     pub fn any(&self) -> bool {
-        self.ack_before_persist || self.forge_vote_grants || self.forget_vote_on_restart || self.stale_reads
+        self.ack_before_persist
+            || self.forge_vote_grants
+            || self.forget_vote_on_restart
+            || self.stale_reads
+            || self.install_discarded
+            || self.skip_restart_membership
+            || self.no_snapshot_timeout
     }
 }
 
@@ -133,6 +148,9 @@ pub struct FaultParams {
     pub survive_restart: f64,
     /// Some crashes restart within 1–20 ms, inside an election, as a supervisor would.
     pub quick_restarts: bool,
+    /// Probability that creating a snapshot fails, or that a snapshot stream is lost
+    /// (silently, or reported as failed).
+    pub snapshot_faults: f64,
 }
 
 impl FaultParams {
@@ -156,6 +174,7 @@ impl FaultParams {
             survive_restart: 0.0,
             quick_restarts: false,
             snapshot_every: 0,
+            snapshot_faults: 0.0,
         }
     }
 
@@ -308,6 +327,9 @@ impl SimConfig {
             f.survive_restart = if aux.gen_bool(0.7) { aux.gen_range(0.0..0.5) } else { 0.0 };
             f.quick_restarts = aux.gen_bool(0.5);
         }
+        if f.snapshot_every > 0 && aux.gen_bool(0.5) {
+            f.snapshot_faults = aux.gen_range(0.05..0.3);
+        }
         cfg
     }
 
@@ -322,6 +344,9 @@ impl SimConfig {
             (self.bugs.forge_vote_grants, "forge-vote-grants"),
             (self.bugs.forget_vote_on_restart, "forget-vote-on-restart"),
             (self.bugs.stale_reads, "stale-reads"),
+            (self.bugs.install_discarded, "install-discarded"),
+            (self.bugs.skip_restart_membership, "skip-restart-membership"),
+            (self.bugs.no_snapshot_timeout, "no-snapshot-timeout"),
         ] {
             if on {
                 cmd.push_str(" --bug ");
@@ -341,9 +366,13 @@ impl SimConfig {
             "forge-vote-grants" => self.bugs.forge_vote_grants = true,
             "forget-vote-on-restart" => self.bugs.forget_vote_on_restart = true,
             "stale-reads" => self.bugs.stale_reads = true,
+            "install-discarded" => self.bugs.install_discarded = true,
+            "skip-restart-membership" => self.bugs.skip_restart_membership = true,
+            "no-snapshot-timeout" => self.bugs.no_snapshot_timeout = true,
             _ => {
                 return Err(format!(
-                    "unknown bug {name:?}: use ack-before-persist, forge-vote-grants, forget-vote-on-restart or stale-reads"
+                    "unknown bug {name:?}: use ack-before-persist, forge-vote-grants, forget-vote-on-restart, \
+                     stale-reads, install-discarded, skip-restart-membership or no-snapshot-timeout"
                 ))
             }
         }

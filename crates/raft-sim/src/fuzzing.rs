@@ -9,16 +9,26 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use raft_core::{
     Action, AppendResult, Config, Entry, Input, Instant, MembershipChange, Message, MessageBody, Node, Payload,
-    Persist, ProposalId, ReadContext, ReadId, ReadPolicy, RestoredState, Role, MAX_TERM,
+    Persist, ProposalId, ReadConsistency, ReadContext, ReadId, RequestId, RestoredState, Role, SnapshotHeader,
+    SnapshotMeta, MAX_TERM,
 };
 use std::time::Duration;
 
-/// Target `decode_message`: arbitrary bytes as a peer message. Decoding must never panic,
-/// and whatever decodes must re-encode to a message that decodes to itself.
+/// Target `decode_message`: arbitrary bytes as a peer message and as a snapshot stream's
+/// header. Decoding must never panic, the copying and the zero-copy decoders must agree,
+/// and whatever decodes must re-encode to a value that decodes to itself.
 pub fn decode_message(data: &[u8]) {
-    if let Ok(m) = Message::decode(data, 1 << 20) {
+    let copied = Message::decode(data, 1 << 20);
+    let shared = Message::decode_bytes(&Bytes::copy_from_slice(data), 1 << 20);
+    assert_eq!(copied, shared, "the two decoders disagree");
+    if let Ok(m) = copied {
         let again = Message::decode(&m.encode(), 1 << 20).expect("a decoded message re-encodes validly");
         assert_eq!(again, m, "encode/decode round trip");
+    }
+    if let Ok((h, used)) = SnapshotHeader::decode(data, 1 << 20) {
+        assert!(used <= data.len());
+        let again = SnapshotHeader::decode(&h.encode(), 1 << 20).expect("a decoded header re-encodes validly");
+        assert_eq!(again.0, h, "header round trip");
     }
 }
 
@@ -79,7 +89,25 @@ enum NodeOp {
     Remove {
         id: u8,
     },
-    Snapshot,
+    /// Reports the last snapshot asked for as made (or failed).
+    Snapshot {
+        success: bool,
+    },
+    /// A snapshot stream arrives from node `from` with any header.
+    Stream {
+        from: u8,
+        term: Wide,
+        index: Wide,
+        snap_term: Wide,
+    },
+    /// Reports the last install asked for as done (or failed).
+    Installed {
+        success: bool,
+    },
+    /// The transport reports a peer unreachable.
+    Unreachable {
+        peer: u8,
+    },
     /// Crash and restart from the durable state; the oldest unsynced persist is torn after
     /// `tear` of its writes (in the stores' order), the rest are lost.
     Restart {
@@ -165,6 +193,7 @@ pub fn node_inputs(data: &[u8]) {
     let mut actions = Vec::new();
     let (mut persists, mut applied_to): (Vec<Persist>, _) = (Vec::new(), 0);
     let mut last_term = 0;
+    let (mut requested, mut installing): (Option<u64>, Option<SnapshotMeta>) = (None, None);
     for (n, op) in ops.into_iter().take(512).enumerate() {
         let n = n as u64;
         let input = match op {
@@ -178,7 +207,7 @@ pub fn node_inputs(data: &[u8]) {
             NodeOp::Propose => Input::Propose { id: ProposalId(n), data: Bytes::from_static(b"x") },
             NodeOp::Read { follower_ok } => Input::Read {
                 id: ReadId(n),
-                policy: if follower_ok { ReadPolicy::AllowFollower } else { ReadPolicy::LeaderOnly },
+                consistency: if follower_ok { ReadConsistency::FollowerReadIndex } else { ReadConsistency::ReadIndex },
             },
             NodeOp::Persist { all } => {
                 let seq = if all { persists.last() } else { persists.first() }.map(|p| p.seq);
@@ -205,29 +234,46 @@ pub fn node_inputs(data: &[u8]) {
                     .unwrap_or_else(|e| panic!("no restart from a crash state: {e}\n{disk:?}"));
                 applied_to = disk.snapshot.index;
                 last_term = node.term();
+                (requested, installing) = (None, None);
                 continue;
             }
             NodeOp::Apply => Input::Applied { index: applied_to },
-            NodeOp::Transfer { to } => Input::TransferLeadership { to: to.map(|t| u64::from(t % 4)) },
+            NodeOp::Transfer { to } => Input::TransferLeadership { id: RequestId(n), to: to.map(|t| u64::from(t % 4)) },
             NodeOp::Pause => Input::Pause,
             NodeOp::Resume => Input::Resume,
             NodeOp::Shutdown => Input::PrepareShutdown,
             NodeOp::AddLearner { id } => Input::ChangeMembership {
-                id: ProposalId(n),
-                change: Box::new(MembershipChange::add_learner(u64::from(id % 6))),
+                id: RequestId(n),
+                change: Box::new(MembershipChange::add_learner(u64::from(id % 6), Default::default())),
             },
             NodeOp::Promote { id, lag } => Input::ChangeMembership {
-                id: ProposalId(n),
+                id: RequestId(n),
                 change: Box::new(MembershipChange {
                     require_caught_up: lag.map(|l| l.0),
                     ..MembershipChange::add_voter(u64::from(id % 6))
                 }),
             },
             NodeOp::Remove { id } => Input::ChangeMembership {
-                id: ProposalId(n),
+                id: RequestId(n),
                 change: Box::new(MembershipChange::remove(u64::from(id % 6))),
             },
-            NodeOp::Snapshot => Input::SnapshotCreated { index: node.applied_index() },
+            NodeOp::Snapshot { success } => {
+                let Some(index) = requested.take() else { continue };
+                Input::SnapshotCreated { index, success }
+            }
+            NodeOp::Stream { from, term, index, snap_term } => {
+                let meta = SnapshotMeta { index: index.0, term: snap_term.0, membership: node.membership().clone() };
+                let header = SnapshotHeader { from: u64::from(from % 5), to: 1, term: term.0, meta };
+                Input::SnapshotReceived { header: Box::new(header) }
+            }
+            NodeOp::Installed { success } => {
+                let Some(meta) = installing.take() else { continue };
+                if success {
+                    applied_to = meta.index;
+                }
+                Input::SnapshotInstalled { meta: Box::new(meta), success }
+            }
+            NodeOp::Unreachable { peer } => Input::PeerUnreachable { peer: u64::from(peer % 5) },
         };
         node.step(now, input);
         node.drain_actions(&mut actions);
@@ -235,6 +281,8 @@ pub fn node_inputs(data: &[u8]) {
             match a {
                 Action::Persist(p) => persists.push(p),
                 Action::Apply { entries, .. } => applied_to = entries.last().map_or(applied_to, |e| e.index),
+                Action::CreateSnapshot { meta } => requested = Some(meta.index),
+                Action::InstallSnapshot { meta } => installing = Some(*meta),
                 _ => {}
             }
         }

@@ -15,7 +15,8 @@ use crate::timeline::{role_name, Timeline};
 use crate::trace::{Trace, TraceEvent, TraceKind};
 use raft_core::{
     Action, Config, Event, Index, Input, Instant, Membership, MembershipChange, Message, MessageBody, Node, NodeId,
-    ProposalError, ProposalId, ReadError, ReadId, ReadPolicy, RestoredState, Role, SnapshotMeta, SnapshotPolicy,
+    NodeInfo, ProposalError, ProposalId, ReadConsistency, ReadError, ReadId, RequestId, RestoredState, Role, SnapshotHeader,
+    SnapshotMeta, SnapshotPolicy,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -89,7 +90,7 @@ pub struct Summary {
 #[derive(Clone, Debug)]
 enum Req {
     Write(u8, Write),
-    Read(u8, ReadPolicy),
+    Read(u8, ReadConsistency),
 }
 
 #[derive(Clone, Debug)]
@@ -105,7 +106,7 @@ enum Ev {
     Deliver { msg: Message, sent: u64 },
     Tick { node: NodeId, gen: u64 },
     Fsync { node: NodeId, inc: u64, seq: u64 },
-    SnapArrive { from: NodeId, from_inc: u64, to: NodeId, index: Index, data: Kv },
+    SnapArrive { from: NodeId, from_inc: u64, header: Box<SnapshotHeader>, data: Kv },
     SnapSent { node: NodeId, inc: u64, peer: NodeId, index: Index, success: bool },
     ClientArrive { node: NodeId, client: usize, attempt: u64, req: Req },
     ClientReply { client: usize, attempt: u64, reply: Reply },
@@ -128,7 +129,7 @@ impl Ev {
         match self {
             Ev::Deliver { msg, .. } => Some(msg.to),
             Ev::Tick { node, .. } | Ev::Fsync { node, .. } | Ev::SnapSent { node, .. } => Some(*node),
-            Ev::SnapArrive { to, .. } => Some(*to),
+            Ev::SnapArrive { header, .. } => Some(header.to),
             Ev::ClientArrive { node, .. } => Some(*node),
             _ => None,
         }
@@ -160,8 +161,15 @@ struct Slot {
     tick_gen: u64,
     tick_at: u64,
     fsync_tail: u64,
-    pending_install: Option<SnapshotMeta>,
+    /// Snapshots received and staged, by last index (lost in a crash, like a staging file
+    /// the runtime discards at start).
     incoming: BTreeMap<Index, Kv>,
+    /// The committed configuration as user code knows it from the node's events
+    /// (`MembershipLoaded`, `MembershipCommitted`); a new incarnation starts knowing nothing.
+    observed: Option<raft_core::Membership>,
+    /// Transfer and membership change requests fed to this incarnation and not yet
+    /// completed: each must be completed exactly once.
+    requests: BTreeSet<u64>,
     leader_commit: Index,
     leader_term: Option<raft_core::Term>,
     last_state: Option<(Role, u64, u64, u64)>,
@@ -181,8 +189,9 @@ impl Slot {
         self.backlog.clear();
         self.tick_gen += 1;
         self.tick_at = u64::MAX;
-        self.pending_install = None;
         self.incoming.clear();
+        self.observed = None;
+        self.requests.clear();
     }
 
     fn local(&self, t: u64) -> Instant {
@@ -229,13 +238,14 @@ pub struct Sim {
     next_value: u64,
     blocked: BTreeSet<(NodeId, NodeId)>,
     partition_gen: u64,
-    snaps_in_flight: BTreeMap<(NodeId, Index), u32>,
     schedule: Vec<FaultOp>,
     cursor: usize,
     healed: bool,
     leader_after_heal: bool,
     strict_clients: bool,
     clients_stopped: bool,
+    /// The leader's commit index when the clients stopped (for the final replication check).
+    commit_at_stop: Option<Index>,
     done: bool,
     to_retire: Vec<NodeId>,
     checker: Checker,
@@ -275,8 +285,9 @@ impl Sim {
                 tick_gen: 0,
                 tick_at: u64::MAX,
                 fsync_tail: 0,
-                pending_install: None,
                 incoming: BTreeMap::new(),
+                observed: None,
+                requests: BTreeSet::new(),
                 leader_commit: 0,
                 leader_term: None,
                 last_state: None,
@@ -304,13 +315,13 @@ impl Sim {
             next_value: 1,
             blocked: BTreeSet::new(),
             partition_gen: 0,
-            snaps_in_flight: BTreeMap::new(),
             schedule,
             cursor: 0,
             healed: false,
             leader_after_heal: false,
             strict_clients: false,
             clients_stopped: false,
+            commit_at_stop: None,
             done: false,
             to_retire: Vec::new(),
             checker: Checker::default(),
@@ -425,6 +436,9 @@ impl Sim {
         c.max_entries_per_message = 64;
         c.max_inflight_messages = 16;
         c.snapshot_policy = SnapshotPolicy { max_entries: self.cfg.faults.snapshot_every, max_bytes: 0 };
+        // Streams here take 5-60 ms; a lost one is retried after half a second.
+        c.snapshot_transfer_timeout =
+            if self.cfg.bugs.no_snapshot_timeout { Duration::from_secs(3600) } else { Duration::from_millis(500) };
         c
     }
 
@@ -449,8 +463,9 @@ impl Sim {
         slot.frozen = None;
         slot.backlog.clear();
         slot.fsync_tail = now;
-        slot.pending_install = None;
         slot.incoming.clear();
+        slot.observed = None;
+        slot.requests.clear();
         slot.leader_commit = 0;
         slot.leader_term = None;
         slot.last_state = None;
@@ -463,7 +478,9 @@ impl Sim {
             let d = self.aux_rng.gen_range(0..=300 * MS);
             self.at(self.now + d, Ev::Deliver { msg, sent: self.now });
         }
-        self.after_step(id)
+        // A new incarnation's first actions (its first persist, the configuration it
+        // loaded) are carried out at once, as a runtime does when it starts the node.
+        self.run_node(id, None)
     }
 
     fn crash(&mut self, id: NodeId, torn: bool) -> Result<(), Fail> {
@@ -500,14 +517,24 @@ impl Sim {
     /// Feeds one input to a node and carries out everything it asks for, feeding back the
     /// runtime's reports (applied, snapshot created, ...) until it is quiet.
     fn feed(&mut self, id: NodeId, input: Input) -> Result<(), Fail> {
-        let mut queue = VecDeque::from([input]);
+        self.run_node(id, Some(input))
+    }
+
+    /// Steps `id` with `input` (if any), then drains and carries out its actions, feeding
+    /// the runtime's own reports back, until it has nothing more to do.
+    fn run_node(&mut self, id: NodeId, input: Option<Input>) -> Result<(), Fail> {
+        let mut queue: VecDeque<Input> = input.into_iter().collect();
         let mut actions = std::mem::take(&mut self.actions);
-        while let Some(input) = queue.pop_front() {
+        let mut first = true;
+        while first || !queue.is_empty() {
             let now = self.now;
             let slot = self.slot(id);
             let local = slot.local(now);
             let Some(node) = slot.node.as_mut() else { break };
-            node.step(local, input);
+            if let Some(input) = queue.pop_front() {
+                node.step(local, input);
+            }
+            first = false;
             node.drain_actions(&mut actions);
             for a in actions.drain(..) {
                 self.execute(id, a, &mut queue)?;
@@ -523,6 +550,16 @@ impl Sim {
         let slot = &mut self.slots[(id - 1) as usize];
         let Some(node) = slot.node.as_ref() else { return Ok(()) };
         self.checker.after_step(node)?;
+        if slot.observed.as_ref() != Some(node.committed_membership()) {
+            return Err(Fail::new(
+                "membership events",
+                format!(
+                    "n{id}'s user code knows the committed configuration as {:?}, the node has {:?}",
+                    slot.observed,
+                    node.committed_membership()
+                ),
+            ));
+        }
         let state = (node.role(), node.term(), node.commit_index(), node.log().last_index());
         if slot.last_state != Some(state) {
             if slot.last_state.map(|s| (s.0, s.1)) != Some((state.0, state.1)) {
@@ -669,7 +706,7 @@ impl Sim {
             Action::ProposalRejected { id: pid, error } => {
                 if let Some((client, attempt)) = self.props.remove(&pid.0) {
                     let reply = match error {
-                        ProposalError::NotLeader { leader } => Reply::Redirect(leader),
+                        ProposalError::NotLeader { leader, .. } => Reply::Redirect(leader),
                         ProposalError::OutcomeUnknown { .. } => Reply::Unknown,
                         _ => Reply::Failed,
                     };
@@ -692,63 +729,111 @@ impl Sim {
             Action::ReadRejected { id: rid, error } => {
                 if let Some((client, attempt, _)) = self.reads.remove(&rid.0) {
                     let reply = match error {
-                        ReadError::NotLeader { leader } => Reply::Redirect(leader),
+                        ReadError::NotLeader { leader, .. } => Reply::Redirect(leader),
                         _ => Reply::Failed,
                     };
                     self.reply(client, attempt, reply);
                 }
             }
-            Action::CreateSnapshot { .. } => {
+            Action::CreateSnapshot { meta } => {
                 let slot = self.slot(id);
-                let (at, data) = (slot.sm_index, slot.kv.clone());
-                slot.storage.durable.snapshot_data.insert(at, data);
-                self.trace.push(self.now, id, TraceKind::Note(format!("snapshot created at {at}")));
-                queue.push_back(Input::SnapshotCreated { index: at });
+                if slot.sm_index != meta.index {
+                    return Err(Fail::new(
+                        "snapshot request contract",
+                        format!("n{id} asked for a snapshot at {} with the state machine at {}", meta.index, slot.sm_index),
+                    ));
+                }
+                let fail = self.cfg.faults.snapshot_faults > 0.0 && self.aux_rng.gen_bool(self.cfg.faults.snapshot_faults);
+                let slot = self.slot(id);
+                if !fail {
+                    let data = slot.kv.clone();
+                    slot.storage.durable.snapshot_data.insert(meta.index, data);
+                }
+                let what = if fail { "failed" } else { "created" };
+                self.trace.push(self.now, id, TraceKind::Note(format!("snapshot {what} at {}", meta.index)));
+                queue.push_back(Input::SnapshotCreated { index: meta.index, success: !fail });
             }
-            Action::SendSnapshot { peer, meta } => {
+            Action::SendSnapshot { header } => {
                 let slot = &self.slots[(id - 1) as usize];
+                let index = header.meta.index;
+                let peer = header.to;
                 // A snapshot is always stored before the core learns of it.
-                let data = slot.storage.durable.snapshot_data.get(&meta.index).cloned();
+                let Some(data) = slot.storage.durable.snapshot_data.get(&index).cloned() else {
+                    return Err(Fail::new(
+                        "snapshot available",
+                        format!("n{id} asked to send snapshot {index} that was never created"),
+                    ));
+                };
                 let from_inc = slot.inc;
-                match data {
-                    Some(data) => {
-                        let delay = self.rng.gen_range(5 * MS..60 * MS);
-                        *self.snaps_in_flight.entry((peer, meta.index)).or_default() += 1;
-                        self.trace.push(
-                            self.now,
-                            id,
-                            TraceKind::Note(format!("send snapshot {} to n{peer}", meta.index)),
-                        );
+                let delay = self.rng.gen_range(5 * MS..60 * MS);
+                self.trace.push(self.now, id, TraceKind::Note(format!("send snapshot {index} to n{peer}")));
+                let f = self.cfg.faults.snapshot_faults;
+                if f > 0.0 && self.aux_rng.gen_bool(f) {
+                    // The stream is lost and nobody tells the leader: its transfer timeout
+                    // must recover. Or the transfer fails and is reported so.
+                    if self.aux_rng.gen_bool(0.5) {
+                        self.note(id, format!("snapshot stream {index} to n{peer} lost silently"));
+                    } else {
+                        self.note(id, format!("snapshot stream {index} to n{peer} failed"));
                         self.at(
                             self.now + delay,
-                            Ev::SnapArrive { from: id, from_inc, to: peer, index: meta.index, data },
+                            Ev::SnapSent { node: id, inc: from_inc, peer, index, success: false },
                         );
                     }
-                    None => {
-                        return Err(Fail::new(
-                            "snapshot available",
-                            format!("n{id} asked to send snapshot {} that was never created", meta.index),
-                        ))
+                    return Ok(());
+                }
+                self.at(self.now + delay, Ev::SnapArrive { from: id, from_inc, header, data });
+            }
+            Action::InstallSnapshot { meta } => {
+                if !self.slot(id).incoming.contains_key(&meta.index) {
+                    return Err(Fail::new(
+                        "snapshot install contract",
+                        format!("n{id} was told to install snapshot {} that is not staged", meta.index),
+                    ));
+                }
+                self.trace.push(self.now, id, TraceKind::Note(format!("install snapshot {}", meta.index)));
+                let input = self.install(id, *meta)?;
+                queue.push_back(input);
+            }
+            Action::DiscardSnapshot { meta, reason } => {
+                if self.cfg.bugs.install_discarded && self.slot(id).incoming.contains_key(&meta.index) {
+                    // The planted bug: the runtime restores the state machine from it anyway.
+                    self.install(id, *meta)?;
+                } else {
+                    self.slot(id).incoming.remove(&meta.index);
+                    if self.trace_full() {
+                        self.note(id, format!("discard snapshot {}: {reason}", meta.index));
                     }
                 }
             }
-            Action::InstallSnapshot { meta, leader } => {
-                let slot = self.slot(id);
-                if slot.incoming.contains_key(&meta.index) {
-                    self.trace.push(
-                        self.now,
-                        id,
-                        TraceKind::Note(format!("install snapshot {} from n{leader}", meta.index)),
-                    );
-                    let input = self.install(id, *meta)?;
-                    queue.push_back(input);
-                } else if self.snaps_in_flight.get(&(id, meta.index)).is_some_and(|n| *n > 0) {
-                    self.slot(id).pending_install = Some(*meta);
-                } else {
-                    queue.push_back(Input::SnapshotInstalled { meta, success: false });
+            Action::MembershipChangeDone { id: rid, result } => {
+                self.complete_request(id, rid.0, "membership change")?;
+                if let Err(e) = result {
+                    self.trace.push(self.now, id, TraceKind::Note(format!("membership change failed: {e}")));
                 }
             }
-            Action::Event(e) => self.on_event(id, *e),
+            Action::TransferDone { id: rid, result } => {
+                self.complete_request(id, rid.0, "leader transfer")?;
+                if self.trace_full() {
+                    self.note(id, format!("transfer done: {result:?}"));
+                }
+            }
+            Action::Event(e) => self.on_event(id, *e)?,
+            other => {
+                return Err(Fail::new("every action handled", format!("n{id} emitted an unknown action {other:?}")))
+            }
+        }
+        Ok(())
+    }
+
+    /// A request's completion: it must be outstanding on this incarnation (so each request
+    /// completes exactly once).
+    fn complete_request(&mut self, id: NodeId, request: u64, what: &str) -> Result<(), Fail> {
+        if !self.slot(id).requests.remove(&request) {
+            return Err(Fail::new(
+                "one outcome per request",
+                format!("n{id} completed {what} request #{request}, which is not outstanding"),
+            ));
         }
         Ok(())
     }
@@ -758,8 +843,6 @@ impl Sim {
     fn install(&mut self, id: NodeId, meta: SnapshotMeta) -> Result<Input, Fail> {
         let slot = self.slot(id);
         let data = slot.incoming.remove(&meta.index).expect("data present");
-        slot.incoming = slot.incoming.split_off(&(meta.index + 1));
-        slot.pending_install = None;
         if slot.sm_index > meta.index {
             // The core promises to apply nothing while an install is in progress, so the
             // state machine can never be ahead of the snapshot it is told to restore.
@@ -777,7 +860,23 @@ impl Sim {
         Ok(Input::SnapshotInstalled { meta: Box::new(meta), success: true })
     }
 
-    fn on_event(&mut self, id: NodeId, e: Event) {
+    fn on_event(&mut self, id: NodeId, e: Event) -> Result<(), Fail> {
+        match &e {
+            Event::MembershipLoaded { source, committed, .. } => {
+                let skip = match source {
+                    raft_core::MembershipSource::Restart => self.cfg.bugs.skip_restart_membership,
+                    _ => false,
+                };
+                if !skip {
+                    self.slot(id).observed = Some(committed.clone());
+                }
+            }
+            Event::MembershipCommitted { new, .. } => self.slot(id).observed = Some(new.clone()),
+            Event::ReportRejected { report, detail } => {
+                return Err(Fail::new("runtime reports accepted", format!("n{id} rejected {report}: {detail}")));
+            }
+            _ => {}
+        }
         match e {
             Event::MembershipChangeFinished { membership, .. } => {
                 let members = membership.members();
@@ -796,6 +895,7 @@ impl Sim {
             }
             _ => {}
         }
+        Ok(())
     }
 
     fn trace_full(&self) -> bool {
@@ -862,18 +962,10 @@ impl Sim {
             }
             let slot = self.slot(target);
             if slot.node.is_none() {
-                if let Ev::SnapArrive { to, index, .. } = &ev {
-                    let key = (*to, *index);
-                    if let Some(n) = self.snaps_in_flight.get_mut(&key) {
-                        *n = n.saturating_sub(1);
-                    }
-                    if let Ev::SnapArrive { from, from_inc, to, index, .. } = ev {
-                        let d = self.client_delay();
-                        self.at(
-                            self.now + d,
-                            Ev::SnapSent { node: from, inc: from_inc, peer: to, index, success: false },
-                        );
-                    }
+                if let Ev::SnapArrive { from, from_inc, header, .. } = ev {
+                    let d = self.client_delay();
+                    let (peer, index) = (header.to, header.meta.index);
+                    self.at(self.now + d, Ev::SnapSent { node: from, inc: from_inc, peer, index, success: false });
                 }
                 return Ok(());
             }
@@ -925,30 +1017,14 @@ impl Sim {
                 }
                 self.feed(node, Input::Persisted { seq })
             }
-            Ev::SnapArrive { from, from_inc, to, index, data } => {
-                if let Some(n) = self.snaps_in_flight.get_mut(&(to, index)) {
-                    *n = n.saturating_sub(1);
-                }
+            Ev::SnapArrive { from, from_inc, header, data } => {
+                let (to, index) = (header.to, header.meta.index);
                 let ok = !self.blocked.contains(&(from, to));
                 if ok {
+                    // Staged durably by the receiving runtime, then reported.
                     self.slot(to).incoming.insert(index, data);
-                }
-                let pending = self.slot(to).pending_install.clone().filter(|m| m.index == index);
-                if let Some(meta) = pending {
-                    let input = if ok {
-                        self.trace.push(
-                            self.now,
-                            to,
-                            TraceKind::Note(format!("install snapshot {index} from n{from}")),
-                        );
-                        self.install(to, meta)?
-                    } else if self.snaps_in_flight.get(&(to, index)).is_some_and(|n| *n > 0) {
-                        return Ok(());
-                    } else {
-                        self.slot(to).pending_install = None;
-                        Input::SnapshotInstalled { meta: Box::new(meta), success: false }
-                    };
-                    self.feed(to, input)?;
+                    self.trace.push(self.now, to, TraceKind::Note(format!("snapshot {index} received from n{from}")));
+                    self.feed(to, Input::SnapshotReceived { header })?;
                 }
                 let d = self.client_delay();
                 self.at(self.now + d, Ev::SnapSent { node: from, inc: from_inc, peer: to, index, success: ok });
@@ -983,7 +1059,7 @@ impl Sim {
                     }
                     Req::Read(key, policy) => {
                         self.reads.insert(pid, (client, attempt, key));
-                        self.feed(node, Input::Read { id: ReadId(pid), policy })
+                        self.feed(node, Input::Read { id: ReadId(pid), consistency: policy })
                     }
                 }
             }
@@ -1035,6 +1111,7 @@ impl Sim {
             }
             Ev::StopClients => {
                 self.clients_stopped = true;
+                self.commit_at_stop = self.leader().and_then(|l| self.slot(l).node.as_ref().map(|n| n.commit_index()));
                 Ok(())
             }
             Ev::End => {
@@ -1096,7 +1173,13 @@ impl Sim {
         let key = self.rng.gen_range(0..self.cfg.keys);
         let r = self.rng.gen_range(0..100);
         let req = if r < 40 {
-            let policy = if self.rng.gen_bool(0.3) { ReadPolicy::AllowFollower } else { ReadPolicy::LeaderOnly };
+            let policy = if self.rng.gen_bool(0.3) {
+                ReadConsistency::FollowerReadIndex
+            } else if self.cfg.lease_reads && self.cfg.check_quorum && self.aux_rng.gen_bool(0.5) {
+                ReadConsistency::Lease
+            } else {
+                ReadConsistency::ReadIndex
+            };
             Req::Read(key, policy)
         } else if r < 75 {
             self.next_value += 1;
@@ -1130,7 +1213,7 @@ impl Sim {
         let client = &self.clients[c];
         let (mut node, attempt, req) =
             (client.target, client.attempt, client.op.as_ref().expect("op in flight").1.clone());
-        if matches!(req, Req::Read(_, ReadPolicy::AllowFollower)) && delay == 0 {
+        if matches!(req, Req::Read(_, ReadConsistency::FollowerReadIndex)) && delay == 0 {
             // A follower read: ask any member (the first attempt; redirects go to the leader).
             node = members[self.rng.gen_range(0..members.len())];
         }
@@ -1316,7 +1399,10 @@ impl Sim {
                 let to = to.and_then(|p| self.pick(p, &voters));
                 self.summary.faults += 1;
                 self.note(leader, format!("Input::TransferLeadership to {to:?}"));
-                self.feed(leader, Input::TransferLeadership { to })?;
+                let id = self.next_id;
+                self.next_id += 1;
+                self.slot(leader).requests.insert(id);
+                self.feed(leader, Input::TransferLeadership { id: RequestId(id), to })?;
             }
             FaultOp::AddLearner => {
                 let Some(leader) = self.leader() else { return Ok(()) };
@@ -1326,7 +1412,8 @@ impl Sim {
                 self.summary.faults += 1;
                 self.start_node(spare)?;
                 self.note(leader, format!("add learner n{spare}"));
-                self.change(leader, MembershipChange::add_learner(spare))?;
+                let info = NodeInfo::new(format!("sim://n{spare}").into_bytes());
+                self.change(leader, MembershipChange::add_learner(spare, info))?;
             }
             FaultOp::Promote { pick } => {
                 let Some(leader) = self.leader() else { return Ok(()) };
@@ -1361,9 +1448,10 @@ impl Sim {
     }
 
     fn change(&mut self, leader: NodeId, change: MembershipChange) -> Result<(), Fail> {
-        let id = ProposalId(self.next_id);
+        let id = self.next_id;
         self.next_id += 1;
-        self.feed(leader, Input::ChangeMembership { id, change: Box::new(change) })
+        self.slot(leader).requests.insert(id);
+        self.feed(leader, Input::ChangeMembership { id: RequestId(id), change: Box::new(change) })
     }
 
     fn partition(&mut self, kind: PartitionKind, pick: u8) {
@@ -1453,6 +1541,26 @@ impl Sim {
                     return Err(Fail::new(
                         "liveness (membership)",
                         format!("leader n{} is still in a joint configuration at the end: {:?}", s.id, n.membership()),
+                    ));
+                }
+            }
+        }
+        // Three client timeouts after the clients stopped, every member the leader still
+        // counts holds what was committed then: a lost snapshot stream or a stalled
+        // install must not leave a follower behind for good.
+        if let (Some(target), Some(leader)) = (self.commit_at_stop, self.leader()) {
+            let members = self.slots[(leader - 1) as usize].node.as_ref().map(|n| n.membership().members());
+            for s in &self.slots {
+                let Some(n) = s.node.as_ref().filter(|_| s.status == Status::Up) else { continue };
+                if members.as_ref().is_some_and(|m| m.contains(&s.id)) && n.durable_index() < target {
+                    return Err(Fail::new(
+                        "liveness (replication)",
+                        format!(
+                            "n{} holds the log only up to {} at the end; {target} was committed {} ms earlier",
+                            s.id,
+                            n.durable_index(),
+                            3 * self.cfg.client_timeout / MS
+                        ),
                     ));
                 }
             }

@@ -84,3 +84,28 @@ fn the_election_storm_alone_breaks_nothing() {
         }
     }
 }
+
+/// A runtime that restores a snapshot the core told it to discard (a stale or already
+/// covered stream) moves its state machine backwards.
+#[test]
+fn installing_a_discarded_snapshot_is_caught() {
+    let found = first_failure(Profile::Churn, "install-discarded", 40);
+    assert_eq!(found.map(|f| f.1), Some("snapshot install contract"), "{found:?}");
+}
+
+/// User code that does not hear the configuration a node restarted with (as if
+/// `MembershipLoaded` were not emitted) no longer knows the members it must serve.
+#[test]
+fn a_missed_membership_event_on_restart_is_caught() {
+    let found = first_failure(Profile::Crash, "skip-restart-membership", 5);
+    assert_eq!(found.map(|f| f.1), Some("membership events"), "{found:?}");
+}
+
+/// Snapshot streams are lost without a report in these runs; a leader that never gives up
+/// on such a transfer leaves its follower behind for good (an install that never
+/// completes), which the end-of-run replication check catches.
+#[test]
+fn a_snapshot_transfer_that_never_times_out_is_caught() {
+    let found = first_failure(Profile::Churn, "no-snapshot-timeout", 40);
+    assert_eq!(found.map(|f| f.1), Some("liveness (replication)"), "{found:?}");
+}
