@@ -530,8 +530,14 @@ mod tests {
         assert!(matches!(Message::decode(&[], 1 << 20), Err(DecodeError::Malformed(_))));
         let mut old = bytes.clone();
         old[0] = WIRE_VERSION - 1;
-        assert_eq!(Message::decode(&old, 1 << 20), Err(DecodeError::Version { found: WIRE_VERSION - 1, expected: WIRE_VERSION }));
-        assert_eq!(Message::decode_bytes(&Bytes::from(old), 1 << 20).map(|_| ()), Err(DecodeError::Version { found: WIRE_VERSION - 1, expected: WIRE_VERSION }));
+        assert_eq!(
+            Message::decode(&old, 1 << 20),
+            Err(DecodeError::Version { found: WIRE_VERSION - 1, expected: WIRE_VERSION })
+        );
+        assert_eq!(
+            Message::decode_bytes(&Bytes::from(old), 1 << 20).map(|_| ()),
+            Err(DecodeError::Version { found: WIRE_VERSION - 1, expected: WIRE_VERSION })
+        );
         let mut long = bytes.clone();
         long.push(0);
         assert_eq!(Message::decode(&long, 1 << 20), Err(DecodeError::Trailing(1)));

@@ -62,8 +62,12 @@ impl Node {
             // While joint, the outgoing voters keep their info: they are still members.
             let mut info = self.membership.info.clone();
             info.extend(next.info);
-            let mut joint =
-                Membership { voters: next.voters, outgoing: self.membership.voters.clone(), learners: next.learners, info };
+            let mut joint = Membership {
+                voters: next.voters,
+                outgoing: self.membership.voters.clone(),
+                learners: next.learners,
+                info,
+            };
             joint.prune_info();
             joint
         };
@@ -393,7 +397,7 @@ impl Node {
     pub(crate) fn expire_snapshot_transfers(&mut self) {
         let now = self.now;
         for pr in self.progress.values_mut() {
-            if !pr.snapshot_deadline.is_some_and(|d| now >= d) {
+            if pr.snapshot_deadline.is_none_or(|d| now < d) {
                 continue;
             }
             if let Some(index) = pr.snapshot_delivered {

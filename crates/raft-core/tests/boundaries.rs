@@ -152,7 +152,13 @@ fn a_transfer_to_a_learner_an_unknown_node_or_the_leader_is_rejected() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())),
+        },
+    );
     c.stabilize();
     for target in [4, 9, 1] {
         c.step(1, Input::TransferLeadership { id: RequestId(0), to: Some(target) });
@@ -355,7 +361,13 @@ fn membership_changes_that_name_the_wrong_nodes_are_rejected() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())),
+        },
+    );
     c.stabilize();
     let invalid = [
         MembershipChange::remove(9),
@@ -541,7 +553,13 @@ fn a_truncated_suffix_is_no_longer_durable_and_its_configurations_are_gone() {
     // The leader's next entries, a command and a configuration, reach node 3 alone.
     c.partition(&[&[1, 3], &[2, 4, 5]]);
     c.propose(1, b"x");
-    c.step(1, Input::ChangeMembership { id: RequestId(9), change: Box::new(MembershipChange::add_learner(6, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(9),
+            change: Box::new(MembershipChange::add_learner(6, NodeInfo::default())),
+        },
+    );
     c.stabilize();
     let held = c.node(3).log().last_index();
     assert!(c.node(3).membership().learners.contains(&6));

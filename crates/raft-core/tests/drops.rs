@@ -136,7 +136,9 @@ fn a_follower_installing_a_snapshot_counts_appends_and_a_second_snapshot() {
     let term = c.node(1).term();
     let last = c.node(1).log().last_index();
     let meta = |index| SnapshotMeta { index, term, membership: Membership::with_voters([1, 2, 3]) };
-    let stream = |m: SnapshotMeta| Input::SnapshotReceived { header: Box::new(SnapshotHeader { from: 1, to: 3, term, meta: m }) };
+    let stream = |m: SnapshotMeta| Input::SnapshotReceived {
+        header: Box::new(SnapshotHeader { from: 1, to: 3, term, meta: m }),
+    };
     c.step(3, stream(meta(last + 2)));
     assert!(c.peers[&3].held_install.is_some());
     let append = MessageBody::Append { prev_log_index: last, prev_log_term: term, entries: vec![], commit: last };

@@ -227,13 +227,25 @@ fn follower_reads_time_out_exactly_one_maximum_election_timeout_after_they_were_
 fn a_new_leader_with_an_inherited_uncommitted_change_reports_it_in_progress() {
     let mut c = cluster(5);
     c.partition(&[&[1, 2], &[3, 4, 5]]);
-    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(6, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: Box::new(MembershipChange::add_learner(6, NodeInfo::default())),
+        },
+    );
     c.stabilize();
     assert!(c.node(2).membership().learners.contains(&6));
     assert!(!c.node(2).committed_membership().learners.contains(&6));
     c.partition(&[&[2, 3, 4, 5], &[1]]);
     c.win_before_replicating(2);
-    c.step(2, Input::ChangeMembership { id: RequestId(2), change: Box::new(MembershipChange::add_learner(7, NodeInfo::default())) });
+    c.step(
+        2,
+        Input::ChangeMembership {
+            id: RequestId(2),
+            change: Box::new(MembershipChange::add_learner(7, NodeInfo::default())),
+        },
+    );
     let rejected = c.events(2).into_iter().find_map(|e| match e {
         Event::MembershipChangeRejected { id: RequestId(2), error } => Some(error),
         _ => None,
@@ -248,7 +260,13 @@ fn a_new_leader_with_an_inherited_uncommitted_change_reports_it_in_progress() {
 fn only_removed_nodes_are_told_they_were_removed() {
     let mut c = cluster(3);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())),
+        },
+    );
     c.stabilize();
     c.step(1, Input::ChangeMembership { id: RequestId(2), change: Box::new(MembershipChange::remove(3)) });
     c.stabilize();

@@ -131,7 +131,13 @@ fn a_new_leader_changes_membership_only_after_committing_in_its_term() {
     c.add_blank_node(4);
     c.win_before_replicating(1);
     assert!(c.node(1).commit_index() < c.node(1).log().last_index(), "the no-op is not committed yet");
-    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())),
+        },
+    );
     assert_eq!(rejections(&c, 1), vec![(RequestId(1), ProposalError::NotCommittedInTerm)]);
     // Once the no-op commits, the same change goes through.
     c.stabilize();

@@ -212,7 +212,13 @@ fn a_node_outside_its_own_configuration_rejects_follower_reads() {
     c.add_blank_node(4);
     // The new learner hears heartbeats (so it knows the leader) but no log yet.
     c.drop_if = Some(Box::new(|m| m.to == 4 && matches!(m.body, MessageBody::Append { .. })));
-    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())),
+        },
+    );
     c.advance(Duration::from_millis(60));
     assert_eq!(c.node(4).leader(), Some(1));
     assert!(!c.node(4).membership().contains(4));

@@ -32,7 +32,13 @@ fn a_configuration_committed_during_a_snapshot_install_survives_the_install() {
             }
     }));
     c.propose_undrained(1, b"c");
-    c.step(1, Input::ChangeMembership { id: RequestId(900), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(900),
+            change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())),
+        },
+    );
     c.stabilize();
     assert_eq!(c.node(1).commit_index(), 5);
     assert_eq!((c.node(3).log().last_index(), c.node(3).commit_index()), (5, 3));
@@ -171,7 +177,13 @@ fn a_promotion_with_the_largest_lag_is_judged_not_a_panic() {
     let mut c = Cluster::new(3);
     c.elect(1);
     c.add_blank_node(4);
-    c.step(1, Input::ChangeMembership { id: RequestId(1), change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())) });
+    c.step(
+        1,
+        Input::ChangeMembership {
+            id: RequestId(1),
+            change: Box::new(MembershipChange::add_learner(4, NodeInfo::default())),
+        },
+    );
     c.stabilize();
     let change = MembershipChange { require_caught_up: Some(u64::MAX), ..MembershipChange::add_voter(4) };
     c.step(1, Input::ChangeMembership { id: RequestId(2), change: Box::new(change) });

@@ -15,8 +15,8 @@ use crate::timeline::{role_name, Timeline};
 use crate::trace::{Trace, TraceEvent, TraceKind};
 use raft_core::{
     Action, Config, Event, Index, Input, Instant, Membership, MembershipChange, Message, MessageBody, Node, NodeId,
-    NodeInfo, ProposalError, ProposalId, ReadConsistency, ReadError, ReadId, RequestId, RestoredState, Role, SnapshotHeader,
-    SnapshotMeta, SnapshotPolicy,
+    NodeInfo, ProposalError, ProposalId, ReadConsistency, ReadError, ReadId, RequestId, RestoredState, Role,
+    SnapshotHeader, SnapshotMeta, SnapshotPolicy,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -740,10 +740,14 @@ impl Sim {
                 if slot.sm_index != meta.index {
                     return Err(Fail::new(
                         "snapshot request contract",
-                        format!("n{id} asked for a snapshot at {} with the state machine at {}", meta.index, slot.sm_index),
+                        format!(
+                            "n{id} asked for a snapshot at {} with the state machine at {}",
+                            meta.index, slot.sm_index
+                        ),
                     ));
                 }
-                let fail = self.cfg.faults.snapshot_faults > 0.0 && self.aux_rng.gen_bool(self.cfg.faults.snapshot_faults);
+                let fail =
+                    self.cfg.faults.snapshot_faults > 0.0 && self.aux_rng.gen_bool(self.cfg.faults.snapshot_faults);
                 let slot = self.slot(id);
                 if !fail {
                     let data = slot.kv.clone();
