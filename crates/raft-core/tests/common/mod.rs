@@ -57,6 +57,10 @@ pub struct Peer {
     pub emitted: Metrics,
     /// Leave `CreateSnapshot` unanswered (a slow snapshot); the test reports it.
     pub hold_snapshots: bool,
+    /// Apply entries but do not report them applied (a slow state machine).
+    pub hold_applied: bool,
+    /// Record `SendSnapshot` actions but neither stream nor report them (the test does).
+    pub hold_snapshot_sends: bool,
 }
 
 impl Peer {
@@ -73,6 +77,8 @@ impl Peer {
             held_install: None,
             emitted: Metrics::default(),
             hold_snapshots: false,
+            hold_applied: false,
+            hold_snapshot_sends: false,
         }
     }
 
@@ -139,6 +145,11 @@ pub struct Cluster {
     next_id: u64,
 }
 
+/// The node info test clusters give node `id`.
+pub fn addr(id: NodeId) -> NodeInfo {
+    NodeInfo::new(format!("10.0.0.{id}:7000").into_bytes())
+}
+
 pub fn config(id: NodeId) -> Config {
     let mut c = Config::new(id);
     c.rng_seed = 1000 + id;
@@ -151,6 +162,17 @@ impl Cluster {
     }
 
     pub fn with_config(n: u64, tweak: impl Fn(&mut Config)) -> Cluster {
+        let ids: Vec<NodeId> = (1..=n).collect();
+        Cluster::with_bootstrap(n, tweak, RestoredState::bootstrap(ids))
+    }
+
+    /// Founding members that carry node info: node `id` is at `addr(id)`.
+    pub fn with_info(n: u64) -> Cluster {
+        let restored = RestoredState::bootstrap_with_info((1..=n).map(|id| (id, addr(id))));
+        Cluster::with_bootstrap(n, |_| {}, restored)
+    }
+
+    fn with_bootstrap(n: u64, tweak: impl Fn(&mut Config), bootstrap: RestoredState) -> Cluster {
         let ids: Vec<NodeId> = (1..=n).collect();
         let mut c = Cluster {
             peers: BTreeMap::new(),
@@ -167,7 +189,7 @@ impl Cluster {
         for &id in &ids {
             let mut cfg = config(id);
             tweak(&mut cfg);
-            let restored = RestoredState::bootstrap(ids.clone());
+            let restored = bootstrap.clone();
             let disk = Disk { snapshot: restored.snapshot.clone(), ..Default::default() };
             let node = Node::new(cfg.clone(), restored, Instant::ZERO).expect("valid config");
             c.peers.insert(id, Peer::new(node, cfg, disk));
@@ -231,8 +253,11 @@ impl Cluster {
                         peer.applied.push((e.index, e.payload));
                     }
                     peer.outputs.push(Action::Apply { entries: vec![], proposals });
-                    follow_up.push(Input::Applied { index: last });
+                    if !peer.hold_applied {
+                        follow_up.push(Input::Applied { index: last });
+                    }
                 }
+                Action::SendSnapshot { .. } if self.peers[&id].hold_snapshot_sends => self.peer(id).outputs.push(a),
                 Action::SendSnapshot { header } => {
                     // The "bytes": the sender's applied entries the snapshot covers.
                     let (peer, index) = (header.to, header.meta.index);
