@@ -16,8 +16,8 @@
 mod workload;
 
 use raft_core::{Config, Index, Instant, Node};
-use raft_sled::{SledConfig, SledStorage};
-use raft_storage::{restore, Storage};
+use raft_sled::SledConfig;
+use raft_storage::{restore, LogStore, SnapshotStore};
 use rand_core::{RngCore, SeedableRng};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -151,8 +151,8 @@ fn note(line: &str, reported: &mut Report, tally: &mut Tally, context: &str) -> 
 /// Opens the store as a restarting node would and checks that nothing reported is lost
 /// and that a node accepts the restored state.
 fn check_store(path: &std::path::Path, reported: &Report, tally: &mut Tally, context: &str) {
-    let mut store =
-        SledStorage::open(path, &SledConfig::default()).unwrap_or_else(|e| panic!("{context}: reopening failed: {e}"));
+    let (mut store, mut snapshots) =
+        raft_sled::open(path, &SledConfig::default()).unwrap_or_else(|e| panic!("{context}: reopening failed: {e}"));
     if let Some(index) = store.repaired_tail() {
         assert!(
             index > reported.commit.0,
@@ -166,7 +166,8 @@ fn check_store(path: &std::path::Path, reported: &Report, tally: &mut Tally, con
         tally.unsynced_entries_recovered += store.recovered_unsynced();
     }
     assert_eq!(store.synced_index(), store.last_index(), "{context}: open returned before syncing what it found");
-    let state = restore(&mut store).unwrap_or_else(|e| panic!("{context}: restore failed: {e}"));
+    let state = restore(&mut store, &mut snapshots).unwrap_or_else(|e| panic!("{context}: restore failed: {e}"));
+    assert_eq!(snapshots.staged(), None, "{context}: restore left a snapshot staged");
     let hs = state.hard_state;
     // The hard state: never an older term, never another vote in the reported term.
     assert!(
@@ -206,7 +207,8 @@ fn check_store(path: &std::path::Path, reported: &Report, tally: &mut Tally, con
             assert_eq!(term_at(l), Some(lt), "{context}: the reported last entry {l} changed in the same term");
         }
     }
-    if let Some((meta, mut reader)) = store.open_snapshot().expect("opening the snapshot") {
+    if let Some((meta, mut reader)) = snapshots.open_latest().expect("opening the snapshot") {
+        assert!(meta.index <= point.index, "{context}: snapshot {} is past the restored point {}", meta.index, point.index);
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut reader, &mut data)
             .unwrap_or_else(|e| panic!("{context}: reading snapshot {} failed: {e}", meta.index));

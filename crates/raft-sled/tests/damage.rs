@@ -8,8 +8,8 @@ mod common;
 use bytes::Bytes;
 use common::{assert_names, flip_in_file, open, record};
 use raft_core::{Entry, HardState, Index, Payload};
-use raft_sled::SledStorage;
-use raft_storage::{bootstrap, Storage, StorageError};
+use raft_sled::SledLogStore;
+use raft_storage::{bootstrap, LogStore, StorageError};
 use std::path::Path;
 
 fn entry(index: Index) -> Entry {
@@ -22,7 +22,7 @@ fn large_entry(index: Index) -> Entry {
 }
 
 /// Entries 1..=20 synced, entry 10 large (a blob), with hard state {term 7, vote 2}.
-fn synced_store(dir: &Path) -> SledStorage {
+fn synced_store(dir: &Path) -> SledLogStore {
     let mut store = open(dir).expect("a new store opens");
     let entries: Vec<Entry> = (1..=20).map(|i| if i == 10 { large_entry(i) } else { entry(i) }).collect();
     store.append(&entries).unwrap();
@@ -77,8 +77,9 @@ fn a_flipped_bit_in_the_synced_hard_state_is_refused_not_forgotten() {
 #[test]
 fn a_flipped_bit_in_the_bootstrap_record_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path()).unwrap();
-    assert!(bootstrap(&mut store, [1, 2, 3]).unwrap());
+    let (mut store, snapshots) = raft_sled::open(dir.path(), &Default::default()).unwrap();
+    assert!(bootstrap(&mut store, &snapshots, [1, 2, 3]).unwrap());
+    drop(snapshots);
     let point = store.snapshot_point();
     drop(store);
     assert!(flip_in_file(&dir.path().join("sled/db"), &record(&point)) > 0, "the point not found in sled/db");
@@ -89,7 +90,8 @@ fn a_flipped_bit_in_the_bootstrap_record_is_refused() {
         }
         Ok(mut store) => {
             let kept = store.snapshot_point() == point;
-            let founded_again = bootstrap(&mut store, [1, 2, 3]).unwrap();
+            let snapshots = raft_sled::FileSnapshotStore::open(dir.path().join(raft_sled::SNAPSHOT_DIR)).unwrap();
+            let founded_again = bootstrap(&mut store, &snapshots, [1, 2, 3]).unwrap();
             panic!("the damaged store opened (point kept: {kept}; bootstrap founded the node again: {founded_again})");
         }
     }

@@ -9,8 +9,8 @@ mod common;
 
 use bytes::Bytes;
 use raft_core::{Entry, Index, Payload};
-use raft_sled::{SledConfig, SledStorage};
-use raft_storage::{Storage, StorageError};
+use raft_sled::{SledConfig, SledLogStore};
+use raft_storage::{LogStore, StorageError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -83,7 +83,7 @@ fn tmpfs(mounts: &mut Mounts, at: &Path, size: &str) -> Result<(), String> {
 
 /// Appends batches and syncs until a call fails; returns the error and the last index a
 /// sync reported durable.
-fn fill_until_error(store: &mut SledStorage, len: usize) -> (StorageError, Index) {
+fn fill_until_error(store: &mut SledLogStore, len: usize) -> (StorageError, Index) {
     let mut synced = store.last_index();
     for _ in 0..100_000 {
         let next = store.last_index() + 1;
@@ -100,7 +100,7 @@ fn fill_until_error(store: &mut SledStorage, len: usize) -> (StorageError, Index
 }
 
 /// After the first failure, every call fails.
-fn assert_poisoned(store: &mut SledStorage, first: &StorageError) {
+fn assert_poisoned(store: &mut SledLogStore, first: &StorageError) {
     let next = store.last_index() + 1;
     let again = store.sync();
     assert!(again.is_err(), "sync() returned Ok after {first}");
@@ -165,7 +165,7 @@ fn enospc_poisons_the_store_until_it_is_reopened() {
     }
     let synced: Index = std::fs::read_to_string(elsewhere.path().join("synced")).unwrap().trim().parse().unwrap();
     // What a restarted process finds: every synced entry.
-    let store = SledStorage::open(&copy, &config()).expect("reopening a copy on a disk with room");
+    let store = SledLogStore::open(&copy, &config()).expect("reopening a copy on a disk with room");
     assert!(store.last_index() >= synced, "synced entries up to {synced} lost: last index {}", store.last_index());
     assert_eq!(store.entries(synced..synced + 1).unwrap()[0], entry(synced, 20_000));
 }
@@ -181,7 +181,7 @@ fn enospc_child() {
         return skip(TEST, &e);
     }
     let dir = base.path().join("store");
-    let mut store = SledStorage::open(&dir, &config()).expect("opening on the tmpfs");
+    let mut store = SledLogStore::open(&dir, &config()).expect("opening on the tmpfs");
     let (first, synced) = fill_until_error(&mut store, 20_000);
     eprintln!("first error after index {synced} was synced: {first}");
     assert_poisoned(&mut store, &first);
@@ -235,7 +235,7 @@ fn eio_child() {
     }
     mounts.mounts.push(fs.clone());
     let dir = fs.join("store");
-    let mut store = SledStorage::open(&dir, &config()).expect("opening on the loop device");
+    let mut store = SledLogStore::open(&dir, &config()).expect("opening on the loop device");
     let (first, synced) = fill_until_error(&mut store, 100_000);
     eprintln!("first error after index {synced} was synced: {first}");
     assert_poisoned(&mut store, &first);
