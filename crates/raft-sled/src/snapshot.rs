@@ -153,7 +153,10 @@ impl FileSnapshotStore {
         Ok(())
     }
 
-    fn open_file(&self, file: Option<&SnapshotFile>) -> Result<Option<(SnapshotMeta, FileSnapshotReader)>, StorageError> {
+    fn open_file(
+        &self,
+        file: Option<&SnapshotFile>,
+    ) -> Result<Option<(SnapshotMeta, FileSnapshotReader)>, StorageError> {
         self.check_poisoned()?;
         let Some(file) = file else { return Ok(None) };
         Ok(Some((file.meta.clone(), FileSnapshotReader::open(&self.dir, file)?)))
@@ -267,7 +270,8 @@ impl FileSnapshotWriter {
     /// Flushes and fsyncs the file; its directory entry becomes durable with the manifest.
     fn complete(mut self) -> Result<SnapshotFile, StorageError> {
         let file = self.file.take().expect("a writer is completed once");
-        let file = file.into_inner().map_err(|e| e.into_error()).map_err(io_error(&self.path, "writing a snapshot file"))?;
+        let file =
+            file.into_inner().map_err(|e| e.into_error()).map_err(io_error(&self.path, "writing a snapshot file"))?;
         file.sync_all().map_err(io_error(&self.path, "fsyncing a snapshot file"))?;
         let hasher = std::mem::take(&mut self.hasher);
         Ok(SnapshotFile { meta: self.meta.clone(), name: self.name.clone(), len: self.len, crc: hasher.finalize() })

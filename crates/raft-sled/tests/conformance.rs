@@ -18,7 +18,11 @@ struct SledFactory {
 impl SledFactory {
     fn new() -> Self {
         // Small cache: exercises eviction and reads back from disk.
-        SledFactory { dirs: Vec::new(), config: SledConfig { cache_capacity: 1 << 20, ..Default::default() }, crashes: 0 }
+        SledFactory {
+            dirs: Vec::new(),
+            config: SledConfig { cache_capacity: 1 << 20, ..Default::default() },
+            crashes: 0,
+        }
     }
 
     fn new_dir(&mut self) -> std::path::PathBuf {
@@ -46,7 +50,12 @@ impl StoreFactory for SledFactory {
     }
 
     /// Three reopens in four are crashes (see `crash_copy`); the fourth is a clean close.
-    fn reopen(&mut self, log: SledLogStore, snapshots: FileSnapshotStore, crash_hint: u64) -> (SledLogStore, FileSnapshotStore) {
+    fn reopen(
+        &mut self,
+        log: SledLogStore,
+        snapshots: FileSnapshotStore,
+        crash_hint: u64,
+    ) -> (SledLogStore, FileSnapshotStore) {
         if crash_hint % 4 != 0 {
             let copy = self.crash_copy(&log, &snapshots, crash_hint);
             drop((log, snapshots));

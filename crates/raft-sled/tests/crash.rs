@@ -208,7 +208,12 @@ fn check_store(path: &std::path::Path, reported: &Report, tally: &mut Tally, con
         }
     }
     if let Some((meta, mut reader)) = snapshots.open_latest().expect("opening the snapshot") {
-        assert!(meta.index <= point.index, "{context}: snapshot {} is past the restored point {}", meta.index, point.index);
+        assert!(
+            meta.index <= point.index,
+            "{context}: snapshot {} is past the restored point {}",
+            meta.index,
+            point.index
+        );
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut reader, &mut data)
             .unwrap_or_else(|e| panic!("{context}: reading snapshot {} failed: {e}", meta.index));

@@ -79,8 +79,12 @@ pub trait StoreFactory {
     /// Opens, as new handles, what a crash of the process right now would leave of the two
     /// stores, which stay open and in use (a file-backed store copies its files as they
     /// are now, while writers may be open on other threads).
-    fn crash_copy(&mut self, log: &Self::Log, snapshots: &Self::Snapshots, crash_hint: u64)
-        -> (Self::Log, Self::Snapshots);
+    fn crash_copy(
+        &mut self,
+        log: &Self::Log,
+        snapshots: &Self::Snapshots,
+        crash_hint: u64,
+    ) -> (Self::Log, Self::Snapshots);
 }
 
 /// How much to run. [`Conformance::default`] reads `RAFT_STORAGE_SEED` and
@@ -754,7 +758,12 @@ fn reopen<F: StoreFactory>(
 }
 
 /// Compares every observable of the stores with the model.
-fn verify<L: LogStore, S: SnapshotStore>(store: &L, snapshots: &S, model: &Model, read_data: bool) -> Result<(), String> {
+fn verify<L: LogStore, S: SnapshotStore>(
+    store: &L,
+    snapshots: &S,
+    model: &Model,
+    read_data: bool,
+) -> Result<(), String> {
     let log = &model.log;
     check("hard state", store.hard_state(), log.hard_state)?;
     check("snapshot point", store.snapshot_point(), log.point.clone())?;
@@ -1073,7 +1082,10 @@ fn check_restored<L: LogStore, S: SnapshotStore>(
     }
     if let Some(l) = &latest {
         if restored.snapshot.index < l.index {
-            return Err(format!("the snapshot point {} is behind the latest snapshot {}", restored.snapshot.index, l.index));
+            return Err(format!(
+                "the snapshot point {} is behind the latest snapshot {}",
+                restored.snapshot.index, l.index
+            ));
         }
         let Some((meta, mut reader)) = ok("open_latest", snapshots.open_latest())? else {
             return Err("latest() names a snapshot that open_latest does not return".into());

@@ -14,12 +14,22 @@ impl StoreFactory for MemFactory {
         mem_stores()
     }
 
-    fn reopen(&mut self, log: MemLogStore, snapshots: MemSnapshotStore, crash_hint: u64) -> (MemLogStore, MemSnapshotStore) {
+    fn reopen(
+        &mut self,
+        log: MemLogStore,
+        snapshots: MemSnapshotStore,
+        crash_hint: u64,
+    ) -> (MemLogStore, MemSnapshotStore) {
         let keep = crash_hint as usize % (log.unsynced_calls() + 1);
         (log.crash(keep), snapshots)
     }
 
-    fn crash_copy(&mut self, log: &MemLogStore, snapshots: &MemSnapshotStore, crash_hint: u64) -> (MemLogStore, MemSnapshotStore) {
+    fn crash_copy(
+        &mut self,
+        log: &MemLogStore,
+        snapshots: &MemSnapshotStore,
+        crash_hint: u64,
+    ) -> (MemLogStore, MemSnapshotStore) {
         self.reopen(log.clone(), snapshots.clone(), crash_hint)
     }
 }
