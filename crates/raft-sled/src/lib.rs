@@ -24,14 +24,14 @@
 //!
 //! Every record is the CRC-32 of its payload followed by the payload in postcard. A
 //! `raft_core::Persist` is one sled transaction over the log, the hard state and the
-//! snapshot point ([`LogStore::persist`](raft_storage::LogStore::persist)): a crash keeps
+//! snapshot point ([`LogStore::persist`]): a crash keeps
 //! all of it or none of it.
 //!
 //! ## Durability
 //!
 //! sled 0.34 flushes its write buffers every 500 ms by default, and its `flush` uses
 //! `sync_file_range` on Linux, which flushes neither the disk's write cache nor file
-//! metadata. [`LogStore::sync`](raft_storage::LogStore::sync) therefore does what sled
+//! metadata. [`LogStore::sync`] therefore does what sled
 //! does not: after `Db::flush` it `fdatasync`s sled's data file (`sled/db`), `fsync`s every
 //! out-of-line value file sled created since the last sync (`sled/blobs/*`, which sled
 //! writes without any sync) and the directories whose entries changed. sled's periodic
@@ -63,7 +63,9 @@ mod record;
 mod snapshot;
 mod witness;
 
-pub use snapshot::{FileSnapshotReader, FileSnapshotStore, FileSnapshotWriter, MANIFEST_FILE, SNAPSHOT_DIR};
+pub use snapshot::{
+    FileSnapshotReader, FileSnapshotStore, FileSnapshotWriter, MANIFEST_FILE, SNAPSHOT_DIR, WRITER_SYNC_EVERY,
+};
 pub use witness::{WITNESS_FILE, WITNESS_SLOT};
 
 use raft_core::{Entry, HardState, Index, Persist, SnapshotMeta, Term};
@@ -97,10 +99,10 @@ pub struct SledConfig {
     /// ours is 64 MiB: the core keeps the live log in memory anyway).
     pub cache_capacity: u64,
     /// sled's background flush period. `None` (the default): writes reach the disk only at
-    /// [`LogStore::sync`](raft_storage::LogStore::sync), or when sled's write buffers fill.
+    /// [`LogStore::sync`], or when sled's write buffers fill.
     /// A background flush is not a durability point either way.
     pub flush_every_ms: Option<u64>,
-    /// How long [`LogStore::sync`](raft_storage::LogStore::sync) waits for sled's flush.
+    /// How long [`LogStore::sync`] waits for sled's flush.
     /// sled 0.34 can wait forever for a write that failed (seen with ENOSPC on a full
     /// tmpfs); past this the store is poisoned instead of hanging the node. 60 s by
     /// default.

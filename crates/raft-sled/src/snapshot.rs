@@ -23,6 +23,11 @@ pub const SNAPSHOT_DIR: &str = "snapshots";
 /// The manifest's name inside the snapshot directory.
 pub const MANIFEST_FILE: &str = "manifest";
 const MANIFEST_TMP: &str = "manifest.tmp";
+/// A writer fdatasyncs its file after every this many bytes. On ext4 (data=ordered) a log
+/// fsync that commits the journal also waits for the writeback of other files' newly
+/// allocated blocks, so a snapshot's single final fsync of hundreds of MiB could still hold
+/// up a log sync; syncing as it goes bounds that to this much dirty data.
+pub const WRITER_SYNC_EVERY: u64 = 8 << 20;
 
 /// What the manifest says about one snapshot file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +247,11 @@ pub struct FileSnapshotWriter {
     file: Option<BufWriter<File>>,
     hasher: crc32fast::Hasher,
     len: u64,
+    /// The length covered by the last intermediate fdatasync.
+    synced: u64,
+    /// The first failed write or fsync: the writer cannot be finished or staged after it
+    /// (a later fsync could succeed over pages the kernel dropped).
+    failed: Option<String>,
 }
 
 impl FileSnapshotWriter {
@@ -259,6 +269,8 @@ impl FileSnapshotWriter {
             file: Some(BufWriter::with_capacity(1 << 20, file)),
             hasher: crc32fast::Hasher::new(),
             len: 0,
+            synced: 0,
+            failed: None,
         })
     }
 
@@ -269,6 +281,13 @@ impl FileSnapshotWriter {
 
     /// Flushes and fsyncs the file; its directory entry becomes durable with the manifest.
     fn complete(mut self) -> Result<SnapshotFile, StorageError> {
+        if let Some(cause) = &self.failed {
+            return Err(StorageError::Io {
+                path: self.path.clone(),
+                op: "finishing a snapshot file whose earlier write or fsync failed",
+                source: io::Error::other(cause.clone()),
+            });
+        }
         let file = self.file.take().expect("a writer is completed once");
         let file =
             file.into_inner().map_err(|e| e.into_error()).map_err(io_error(&self.path, "writing a snapshot file"))?;
@@ -280,14 +299,37 @@ impl FileSnapshotWriter {
 
 impl Write for FileSnapshotWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.as_mut().expect("a completed writer is consumed").write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
+        let result = self.write_inner(buf);
+        if let Err(e) = &result {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        result
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("a completed writer is consumed").flush()
+        let result = self.file.as_mut().expect("a completed writer is consumed").flush();
+        if let Err(e) = &result {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        result
+    }
+}
+
+impl FileSnapshotWriter {
+    fn write_inner(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(cause) = &self.failed {
+            return Err(io::Error::other(format!("an earlier write or fsync of this snapshot failed: {cause}")));
+        }
+        let file = self.file.as_mut().expect("a completed writer is consumed");
+        let n = file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        if self.len - self.synced >= WRITER_SYNC_EVERY {
+            file.flush()?;
+            file.get_ref().sync_data()?;
+            self.synced = self.len;
+        }
+        Ok(n)
     }
 }
 

@@ -181,3 +181,53 @@ fn a_truncated_or_deleted_witness_is_refused() {
     let err = refused(dir.path());
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
 }
+
+/// A store whose snapshot store holds a latest snapshot (index 8) and a staged one (12).
+fn store_with_snapshots(dir: &Path) {
+    use raft_storage::SnapshotStore;
+    use std::io::Write;
+    drop(synced_store(dir));
+    let (_log, mut snapshots) = raft_sled::open(dir, &Default::default()).unwrap();
+    for (index, staged) in [(8, false), (12, true)] {
+        let meta = raft_core::SnapshotMeta { index, term: 1, membership: Default::default() };
+        let mut w = snapshots.begin(&meta).unwrap();
+        w.write_all(&vec![index as u8; 50_000]).unwrap();
+        if staged {
+            snapshots.stage(w).unwrap();
+        } else {
+            snapshots.finish(w).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_snapshot_manifest_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_snapshots(dir.path());
+    let manifest = dir.path().join(raft_sled::SNAPSHOT_DIR).join(raft_sled::MANIFEST_FILE);
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&manifest, bytes).unwrap();
+    let err = raft_sled::open(dir.path(), &Default::default()).expect_err("a damaged manifest must be refused");
+    assert!(matches!(err, StorageError::CorruptRecord { record: "snapshot manifest", .. }), "{err:?}");
+    assert!(err.to_string().contains(&manifest.display().to_string()), "{err}");
+}
+
+#[test]
+fn a_missing_staged_snapshot_file_is_refused_and_unnamed_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_snapshots(dir.path());
+    let snapshots = dir.path().join(raft_sled::SNAPSHOT_DIR);
+    // A file no manifest names (a writer cut short by a crash) goes at open.
+    std::fs::write(snapshots.join("snapshot-00000000000000000099-1-0.bin"), b"partial").unwrap();
+    drop(raft_sled::open(dir.path(), &Default::default()).unwrap());
+    let mut files: Vec<String> =
+        std::fs::read_dir(&snapshots).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "the manifest and the two named files: {files:?}");
+    let staged = files.iter().find(|f| f.starts_with("snapshot-00000000000000000012")).expect("the staged file");
+    std::fs::remove_file(snapshots.join(staged)).unwrap();
+    let err = raft_sled::open(dir.path(), &Default::default()).expect_err("a lost staged file must be refused");
+    assert!(err.to_string().contains(staged.as_str()), "{err}");
+}
