@@ -241,3 +241,43 @@ fn eio_child() {
     assert_poisoned(&mut store, &first);
     drop(store);
 }
+
+#[test]
+fn enospc_in_the_snapshot_store_poisons_it_alone() {
+    use raft_storage::SnapshotStore;
+    use std::io::Write;
+    const TEST: &str = "enospc_in_the_snapshot_store_poisons_it_alone";
+    if !is_root() {
+        return skip(TEST, "not root");
+    }
+    let base = tempfile::tempdir().unwrap();
+    let mut mounts = Mounts::default();
+    if let Err(e) = tmpfs(&mut mounts, base.path(), "8m") {
+        return skip(TEST, &e);
+    }
+    // The log on a disk with room, the snapshots on the full tmpfs.
+    let log_dir = tempfile::tempdir().unwrap();
+    let mut log = SledLogStore::open(log_dir.path(), &config()).unwrap();
+    let mut snapshots = raft_sled::FileSnapshotStore::open(base.path().join("snapshots")).unwrap();
+    let meta = raft_core::SnapshotMeta { index: 1, term: 1, membership: Default::default() };
+    let mut w = snapshots.begin(&meta).unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    let write_error = (0..16).find_map(|_| w.write_all(&chunk).err());
+    let finish = snapshots.finish(w);
+    assert!(
+        write_error.is_some() || finish.is_err(),
+        "16 MiB went into an 8 MiB tmpfs and neither a write nor finish failed"
+    );
+    let finish = finish.expect_err("finish returned Ok for a snapshot that did not fit");
+    eprintln!("write error: {write_error:?}; finish: {finish}");
+    assert_eq!(snapshots.latest(), None, "a failed snapshot became the latest");
+    let again = snapshots.begin(&meta).expect_err("the snapshot store must be poisoned");
+    assert!(matches!(again, StorageError::Poisoned { .. }), "{again:?}");
+    // The log store is another store: it keeps syncing.
+    log.append(&[entry(1, 100)]).unwrap();
+    log.sync().expect("the log store is not poisoned by the snapshot store");
+    // The store reopened on the same (still full) directory holds no snapshot.
+    drop(snapshots);
+    let reopened = raft_sled::FileSnapshotStore::open(base.path().join("snapshots")).unwrap();
+    assert_eq!(reopened.latest(), None);
+}
