@@ -127,7 +127,8 @@ impl FileSnapshotStore {
         self.check_poisoned()?;
         let result = f(self);
         if let Err(e) = &result {
-            if !matches!(e, StorageError::NothingStaged { .. }) {
+            // Misuse rejected before anything was written leaves the store as it was.
+            if !matches!(e, StorageError::NothingStaged { .. } | StorageError::StaleSnapshot { .. }) {
                 tracing::error!(target: "raft::storage", path = %self.dir.display(), error = %e, "poisoning the snapshot store");
                 self.poisoned = Some(e.to_string());
             }
@@ -184,11 +185,16 @@ impl SnapshotStore for FileSnapshotStore {
         FileSnapshotWriter::create(&self.dir, name, meta)
     }
 
-    fn finish(&mut self, writer: FileSnapshotWriter) -> Result<(), StorageError> {
+    fn finish(&mut self, writer: FileSnapshotWriter) -> Result<bool, StorageError> {
         self.mutate(|s| {
+            if s.manifest.latest.as_ref().is_some_and(|l| l.meta.index > writer.meta.index) {
+                // Dropping the writer deletes its file.
+                return Ok(false);
+            }
             let file = writer.complete()?;
             let manifest = Manifest { latest: Some(file), staged: s.manifest.staged.clone() };
-            s.write_manifest(manifest)
+            s.write_manifest(manifest)?;
+            Ok(true)
         })
     }
 
@@ -221,6 +227,13 @@ impl SnapshotStore for FileSnapshotStore {
             let Some(staged) = s.manifest.staged.clone() else {
                 return Err(StorageError::NothingStaged { path: s.dir.clone() });
             };
+            if let Some(latest) = s.manifest.latest.as_ref().filter(|l| l.meta.index > staged.meta.index) {
+                return Err(StorageError::StaleSnapshot {
+                    path: s.dir.clone(),
+                    index: staged.meta.index,
+                    latest: latest.meta.index,
+                });
+            }
             let meta = staged.meta.clone();
             s.write_manifest(Manifest { latest: Some(staged), staged: None })?;
             Ok(meta)

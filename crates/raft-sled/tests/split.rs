@@ -96,7 +96,7 @@ fn log_syncs_keep_completing_while_a_large_snapshot_is_written_and_synced() {
             }
             let at_start = log_syncs.load(Ordering::SeqCst);
             let started = Instant::now();
-            snapshots.finish(writer).expect("finish");
+            assert!(snapshots.finish(writer).expect("finish"), "the only snapshot did not become the latest");
             let ended = Instant::now();
             let at_end = log_syncs.load(Ordering::SeqCst);
             (snapshots, Applier { syncs_at_finish: (at_start, at_end), finish: (started, ended), opened })

@@ -195,6 +195,19 @@ pub enum StorageError {
         /// The snapshot store's path.
         path: PathBuf,
     },
+    /// A promotion would have moved the latest snapshot back.
+    #[error(
+        "{path}: the staged snapshot ends at index {index} but the latest snapshot already ends at \
+         {latest}; the latest snapshot never moves back, so discard the staged one"
+    )]
+    StaleSnapshot {
+        /// The snapshot store's path.
+        path: PathBuf,
+        /// The staged snapshot's index.
+        index: Index,
+        /// The latest snapshot's index.
+        latest: Index,
+    },
     /// A finished snapshot's data did not match its checksum when read back.
     #[error("{path}: snapshot data for index {index} is corrupt ({reason})")]
     CorruptSnapshot {

@@ -302,9 +302,12 @@ impl SnapshotStore for MemSnapshotStore {
         Ok(MemSnapshotWriter { meta: meta.clone(), data: Vec::new() })
     }
 
-    fn finish(&mut self, writer: MemSnapshotWriter) -> Result<(), StorageError> {
+    fn finish(&mut self, writer: MemSnapshotWriter) -> Result<bool, StorageError> {
+        if self.latest.as_ref().is_some_and(|(latest, _)| latest.index > writer.meta.index) {
+            return Ok(false);
+        }
         self.latest = Some((writer.meta, Bytes::from(writer.data)));
-        Ok(())
+        Ok(true)
     }
 
     fn latest(&self) -> Option<SnapshotMeta> {
@@ -329,7 +332,17 @@ impl SnapshotStore for MemSnapshotStore {
     }
 
     fn promote(&mut self) -> Result<SnapshotMeta, StorageError> {
-        let staged = self.staged.take().ok_or_else(|| StorageError::NothingStaged { path: self.path.clone() })?;
+        let Some((meta, _)) = &self.staged else {
+            return Err(StorageError::NothingStaged { path: self.path.clone() });
+        };
+        if let Some((latest, _)) = self.latest.as_ref().filter(|(latest, _)| latest.index > meta.index) {
+            return Err(StorageError::StaleSnapshot {
+                path: self.path.clone(),
+                index: meta.index,
+                latest: latest.index,
+            });
+        }
+        let staged = self.staged.take().expect("checked above");
         let meta = staged.0.clone();
         self.latest = Some(staged);
         Ok(meta)

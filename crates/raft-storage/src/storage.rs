@@ -164,11 +164,15 @@ pub trait SnapshotStore: Send {
     fn begin(&self, meta: &SnapshotMeta) -> Result<Self::Writer, StorageError>;
 
     /// Makes the snapshot written into `writer` durable and the latest one (replacing the
-    /// previous latest snapshot), then returns. It does not move the log's snapshot point:
-    /// the core asks for that with a later `Persist`. If a crash comes in between,
+    /// previous latest snapshot), then returns `true`. It does not move the log's snapshot
+    /// point: the core asks for that with a later `Persist`. If a crash comes in between,
     /// [`restore`](crate::restore) moves the point to the snapshot's index. The staged
     /// snapshot, if any, is left as it is.
-    fn finish(&mut self, writer: Self::Writer) -> Result<(), StorageError>;
+    ///
+    /// The latest snapshot never moves back: if it is already past the writer's index (an
+    /// install promoted on another thread while this snapshot was being written), the
+    /// writer is discarded, nothing changes, and it returns `false`.
+    fn finish(&mut self, writer: Self::Writer) -> Result<bool, StorageError>;
 
     /// The metadata of the latest snapshot, if any.
     fn latest(&self) -> Option<SnapshotMeta>;
@@ -191,8 +195,11 @@ pub trait SnapshotStore: Send {
     fn open_staged(&self) -> Result<Option<(SnapshotMeta, Self::Reader)>, StorageError>;
 
     /// Makes the staged snapshot the latest one, durably, empties the staging slot and
-    /// returns the promoted snapshot's metadata. [`StorageError::NothingStaged`] if the slot
-    /// is empty. Like [`SnapshotStore::finish`], it does not move the log's snapshot point.
+    /// returns the promoted snapshot's metadata. Like [`SnapshotStore::finish`], it does not
+    /// move the log's snapshot point. Changes nothing and fails with
+    /// [`StorageError::NothingStaged`] if the slot is empty, and with
+    /// [`StorageError::StaleSnapshot`] if the latest snapshot is already past the staged
+    /// one (the latest snapshot never moves back; discard the staged one).
     fn promote(&mut self) -> Result<SnapshotMeta, StorageError>;
 
     /// Empties the staging slot (a no-op if it is empty); the latest snapshot stays. A

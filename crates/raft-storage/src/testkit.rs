@@ -167,6 +167,9 @@ enum Op {
     BadAppend { kind: u8 },
     /// A truncation into the snapshot, which must be rejected.
     BadTruncate,
+    /// Snapshots behind the latest one: a finish must keep the latest (returning false),
+    /// a promotion must be refused; the stale staged snapshot is then discarded.
+    Stale { seed: u32 },
 }
 
 impl Arbitrary for Op {
@@ -216,7 +219,8 @@ impl Op {
             67..=74 => Op::Truncate { at: next() as u16 },
             75..=86 => Op::Sync,
             87..=94 => Op::Reopen { hint: next() },
-            95..=97 => Op::BadAppend { kind: small(next()) },
+            95..=96 => Op::BadAppend { kind: small(next()) },
+            97 => Op::Stale { seed: next() as u32 },
             _ => Op::BadTruncate,
         }
     }
@@ -420,7 +424,12 @@ fn run_case<F: StoreFactory>(factory: &mut F, ops: &[Op]) -> Result<(), String> 
         let (log, snapshots) = store.as_ref().expect("the stores are present between operations");
         let read_data = matches!(
             op,
-            Op::Reopen { .. } | Op::Install { .. } | Op::Receive { .. } | Op::Compact { .. } | Op::Persist { .. }
+            Op::Reopen { .. }
+                | Op::Install { .. }
+                | Op::Receive { .. }
+                | Op::Compact { .. }
+                | Op::Persist { .. }
+                | Op::Stale { .. }
         );
         verify(log, snapshots, &model, read_data).map_err(|e| format!("after operation {i} ({op:?}): {e}"))?;
     }
@@ -470,7 +479,9 @@ fn store_data<S: SnapshotStore>(
         ok("stage", snapshots.stage(writer))?;
         model.staged = Some((meta.clone(), bytes));
     } else {
-        ok("finish", snapshots.finish(writer))?;
+        if !ok("finish", snapshots.finish(writer))? {
+            return Err(format!("finish of snapshot {} (not behind the latest) returned false", meta.index));
+        }
         model.data = Some((meta.clone(), bytes));
     }
     Ok(())
@@ -687,6 +698,31 @@ fn run_op<F: StoreFactory>(
             if store.append(&entries).is_ok() {
                 return Err(format!("{what} was accepted"));
             }
+        }
+        Op::Stale { seed } => {
+            let latest = model.data_index();
+            if latest == 0 {
+                return Ok(());
+            }
+            let meta = SnapshotMeta { index: Index::from(seed) % latest, term: 0, membership: membership(seed) };
+            let mut writer = ok("begin", snapshots.begin(&meta))?;
+            writer.write_all(b"stale").map_err(|e| format!("writing snapshot data failed: {e}"))?;
+            if ok("finish (stale)", snapshots.finish(writer))? {
+                return Err(format!("finish of snapshot {} behind the latest {latest} returned true", meta.index));
+            }
+            store_data(snapshots, model, &meta, seed, true)?;
+            match snapshots.promote() {
+                Err(StorageError::StaleSnapshot { .. }) => {}
+                other => {
+                    return Err(format!(
+                        "promoting snapshot {} behind the latest {latest}: {:?}, not StaleSnapshot",
+                        meta.index,
+                        other.map_err(|e| e.to_string())
+                    ))
+                }
+            }
+            ok("discard_staged", snapshots.discard_staged())?;
+            model.staged = None;
         }
         Op::BadTruncate => {
             if store.truncate_from(point).is_ok() {
@@ -1049,7 +1085,10 @@ fn worker_snapshot<S: SnapshotStore>(
     let mut writer = ok("begin", lock()?.begin(meta))?;
     write_concurrent_snapshot(&mut writer, meta.index, bytes).map_err(|e| format!("writing a snapshot: {e}"))?;
     if !staged {
-        return ok("finish", lock()?.finish(writer));
+        return match ok("finish", lock()?.finish(writer))? {
+            true => Ok(()),
+            false => Err(format!("finish of snapshot {} (past every earlier one) returned false", meta.index)),
+        };
     }
     ok("stage", lock()?.stage(writer))?;
     let opened = ok("open_staged", lock()?.open_staged())?;

@@ -103,9 +103,11 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
                 let meta = SnapshotMeta { index, term: t, membership: Default::default() };
                 let mut writer = snapshots.begin(&meta)?;
                 writer.write_all(&workload::snapshot_data(index, t))?;
-                snapshots.finish(writer)?;
-                persist.snapshot = Some(Box::new(meta));
-                writeln!(stdout, "event compact {index}")?;
+                // The point is recorded only for a snapshot that became the latest.
+                if snapshots.finish(writer)? {
+                    persist.snapshot = Some(Box::new(meta));
+                    writeln!(stdout, "event compact {index}")?;
+                }
             }
         }
         persist.hard_state = Some(hs);
