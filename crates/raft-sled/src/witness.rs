@@ -61,6 +61,11 @@ fn slot_bytes(w: &Witness) -> Vec<u8> {
 }
 
 fn decode_slot(bytes: &[u8]) -> Result<Witness, String> {
+    if &bytes[..4] == b"WIT1" {
+        return Err("a version-1 witness, from before the storage split: this store cannot be opened by \
+                    this version"
+            .into());
+    }
     if &bytes[..4] != MAGIC {
         return Err("bad magic".into());
     }

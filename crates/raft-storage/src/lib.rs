@@ -74,8 +74,10 @@
 //!             let meta = raft_core::SnapshotMeta { index, ..Default::default() }; // from the state machine
 //!             let mut writer = snapshots.begin(&meta).expect("begin");
 //!             writer.write_all(b"the state machine, streamed").expect("write");
-//!             snapshots.finish(writer).expect("finish"); // durable on return
-//!             let _ = to_core.send(Input::SnapshotCreated { index });
+//!             // Durable on return; `false` if an install promoted meanwhile overtook it.
+//!             if snapshots.finish(writer).expect("finish") {
+//!                 let _ = to_core.send(Input::SnapshotCreated { index });
+//!             }
 //!         }
 //!     }
 //! });
