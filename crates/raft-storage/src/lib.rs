@@ -53,10 +53,22 @@
 //! data durable that is not.
 //!
 //! ```no_run
-//! use raft_core::{Action, Config, Input, Instant, Node};
+//! use raft_core::{Action, Config, Input, Instant, Node, SnapshotMeta};
 //! use raft_storage::{apply_persist, bootstrap, mem_stores, restore, LogStore, SnapshotStore};
-//! use std::io::Write;
+//! use std::io::{Read, Write};
 //! use std::sync::mpsc;
+//!
+//! /// What the runtime hands the applier thread (built from the core's snapshot actions).
+//! enum SnapshotJob {
+//!     /// Snapshot the state machine under `meta` (`Action::CreateSnapshot`).
+//!     Create(SnapshotMeta),
+//!     /// A peer's snapshot stream arrived: stage it before telling the core.
+//!     Received(SnapshotMeta, Vec<u8>),
+//!     /// The core decided: install the staged snapshot, or discard it.
+//!     Install(SnapshotMeta),
+//!     Discard(SnapshotMeta),
+//! }
+//! # fn route(_: Action, _: &mpsc::Sender<SnapshotJob>) {}
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // raft_sled::open(dir, &config) in production: the same pair, on disk.
@@ -65,21 +77,37 @@
 //! let mut node = Node::new(Config::new(1), restore(&mut log, &mut snapshots)?, Instant::ZERO)?;
 //!
 //! // The applier owns the snapshot store: its snapshot writes and fsyncs run beside the
-//! // log writer's, never in front of them.
-//! let (to_applier, applier_inbox) = mpsc::channel::<Action>();
-//! let (to_core, core_inbox) = mpsc::channel::<Input>();
-//! std::thread::spawn(move || {
-//!     for action in applier_inbox {
-//!         if let Action::CreateSnapshot { index } = action {
-//!             let meta = raft_core::SnapshotMeta { index, ..Default::default() }; // from the state machine
-//!             let mut writer = snapshots.begin(&meta).expect("begin");
-//!             writer.write_all(b"the state machine, streamed").expect("write");
-//!             // Durable on return; `false` if an install promoted meanwhile overtook it.
-//!             if snapshots.finish(writer).expect("finish") {
-//!                 let _ = to_core.send(Input::SnapshotCreated { index });
+//! // log writer's, never in front of them. (A snapshot sender would share it behind a
+//! // mutex, taken only for `open_latest`.)
+//! let (jobs, applier_inbox) = mpsc::channel::<SnapshotJob>();
+//! std::thread::spawn(move || -> Result<(), raft_storage::StorageError> {
+//!     for job in applier_inbox {
+//!         match job {
+//!             SnapshotJob::Create(meta) => {
+//!                 let mut writer = snapshots.begin(&meta)?;
+//!                 writer.write_all(b"the state machine, streamed").expect("write");
+//!                 // Durable on return; `false` if an install promoted meanwhile overtook it.
+//!                 let _created = snapshots.finish(writer)?; // then report Input::SnapshotCreated
 //!             }
+//!             SnapshotJob::Received(meta, bytes) => {
+//!                 let mut writer = snapshots.begin(&meta)?;
+//!                 writer.write_all(&bytes).expect("write"); // streamed from the peer
+//!                 snapshots.stage(writer)?; // durable; then report Input::SnapshotReceived
+//!             }
+//!             // Act only on the snapshot the core named: a newer arrival may have
+//!             // replaced it in the slot.
+//!             SnapshotJob::Install(meta) if snapshots.staged() == Some(meta.clone()) => {
+//!                 let (_, mut reader) = snapshots.open_staged()?.expect("staged");
+//!                 reader.read_to_end(&mut Vec::new()).expect("read"); // restore the state machine
+//!                 snapshots.promote()?; // then report Input::SnapshotInstalled
+//!             }
+//!             SnapshotJob::Discard(meta) if snapshots.staged() == Some(meta.clone()) => {
+//!                 snapshots.discard_staged()?;
+//!             }
+//!             _ => {}
 //!         }
 //!     }
+//!     Ok(())
 //! });
 //!
 //! // The log writer: the core's loop.
@@ -87,9 +115,6 @@
 //! # let now = Instant::ZERO;
 //! loop {
 //!     node.step(now, Input::Tick);
-//!     for input in core_inbox.try_iter() {
-//!         node.step(now, input);
-//!     }
 //!     node.drain_actions(&mut actions);
 //!     let mut persisted = None;
 //!     for action in actions.drain(..) {
@@ -98,7 +123,7 @@
 //!                 apply_persist(&mut log, &p)?;
 //!                 persisted = Some(p.seq);
 //!             }
-//!             other => to_applier.send(other)?, // send, apply, snapshot, ... (safe before the sync)
+//!             other => route(other, &jobs), // send, apply, snapshot jobs (safe before the sync)
 //!         }
 //!     }
 //!     if let Some(seq) = persisted {

@@ -137,7 +137,9 @@ pub trait LogStore: Send {
 /// The runtime then tells the core (`Input::SnapshotReceived` in the core's v2 contract),
 /// and on the core's answer either restores its state machine from
 /// [`SnapshotStore::open_staged`] and calls [`SnapshotStore::promote`], or calls
-/// [`SnapshotStore::discard_staged`]. Until promoted, the staged snapshot never replaces
+/// [`SnapshotStore::discard_staged`]. The core names the snapshot in its answer: act only
+/// if [`SnapshotStore::staged`] is still that one (a newer arrival may have replaced it in
+/// the slot). Until promoted, the staged snapshot never replaces
 /// the latest one, whatever crash comes; at a restart [`restore`](crate::restore)
 /// promotes it only if the log's snapshot point already names it, and discards it
 /// otherwise.
