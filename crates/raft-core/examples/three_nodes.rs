@@ -199,6 +199,7 @@ fn info(id: NodeId) -> NodeInfo {
     NodeInfo::new(format!("127.0.0.1:{}", 7000 + id).into_bytes())
 }
 
+#[allow(missing_docs)]
 pub fn main() {
     let mut c = Cluster {
         members: BTreeMap::new(),

@@ -9,8 +9,8 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use raft_core::{Entry, Index, Payload};
-use raft_sled::{SledConfig, SledStorage};
-use raft_storage::Storage;
+use raft_sled::{SledConfig, SledLogStore};
+use raft_storage::LogStore;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ fn bench_dir() -> tempfile::TempDir {
 }
 
 /// Appends `count` entries in batches of `batch`, one sync per batch.
-fn append_synced(store: &mut SledStorage, count: u64, batch: u64) {
+fn append_synced(store: &mut SledLogStore, count: u64, batch: u64) {
     let mut next = store.last_index() + 1;
     let end = next + count;
     while next < end {
@@ -68,7 +68,7 @@ fn appends(c: &mut Criterion) {
 
     for batch in [1u64, 64] {
         let dir = bench_dir();
-        let mut store = SledStorage::open(dir.path(), &SledConfig::default()).expect("opening the store");
+        let mut store = SledLogStore::open(dir.path(), &SledConfig::default()).expect("opening the store");
         group.throughput(Throughput::Elements(batch));
         group.bench_function(BenchmarkId::new("sync_per_batch", batch), |b| {
             b.iter(|| append_synced(&mut store, batch, batch))
@@ -104,7 +104,7 @@ fn process_write_bytes() -> Option<u64> {
 fn bytes_per_entry(_: &mut Criterion) {
     for (batch, count) in [(1u64, 1000u64), (64, 64 * 200)] {
         let dir = bench_dir();
-        let mut store = SledStorage::open(dir.path(), &SledConfig::default()).expect("opening the store");
+        let mut store = SledLogStore::open(dir.path(), &SledConfig::default()).expect("opening the store");
         append_synced(&mut store, 64, 64); // past the store's creation
         let (size0, written0) = (dir_bytes(dir.path()), process_write_bytes());
         append_synced(&mut store, count, batch);

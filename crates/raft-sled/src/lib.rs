@@ -1,68 +1,78 @@
-//! # raft-sled: a durable log store for raft-core on sled
+//! # raft-sled: durable stores for raft-core on sled and plain files
 //!
-//! [`SledStorage`] implements [`raft_storage::Storage`] on a [sled] 0.34 database, with
-//! checksummed records, a real durability point and startup integrity checks. See
-//! `docs/storage.md` for the design and how its durability was verified.
+//! [`open`] opens the two stores of a store directory together: a [`SledLogStore`]
+//! ([`raft_storage::LogStore`]) on a [sled] 0.34 database, with checksummed records, a
+//! real durability point and startup integrity checks, and a [`FileSnapshotStore`]
+//! ([`raft_storage::SnapshotStore`]) of checksummed snapshot files in a directory of their
+//! own. The two share no lock, no file and no fsync: the log writer thread syncs the log
+//! while the applier writes and syncs a snapshot. See `docs/storage.md` for the design and
+//! how its durability was verified.
 //!
 //! ## Layout
 //!
 //! A store is a directory holding:
 //!
-//! - `sled/`: the sled database, with four trees:
+//! - `sled/`: the sled database, with three trees:
 //!   - [`LOG_TREE`]: one record per log entry, keyed by the index as 8 big-endian bytes;
 //!   - [`HARD_STATE_TREE`]: the hard state under the key `hard_state`;
-//!   - [`SNAPSHOT_TREE`]: the snapshot point under `point` and the latest snapshot file's
-//!     description (metadata, name, length, checksum) under `data`;
-//! - `witness`: the durability witness ([`WITNESS_FILE`]), outside sled: two alternating
-//!   checksummed copies of what the last sync made durable (the last synced index and its
-//!   term, the hard state, whether a snapshot point and snapshot data were recorded).
-//! - `snapshots/`: the latest snapshot data file (`snapshot-<index>-<nonce>.bin`).
+//!   - [`SNAPSHOT_TREE`]: the snapshot point under `point`;
+//! - `witness`: the log's durability witness ([`WITNESS_FILE`]), outside sled: two
+//!   alternating checksummed copies of what the last log sync made durable (the last
+//!   synced index and its term, the hard state, whether a snapshot point was recorded).
+//! - `snapshots/` ([`SNAPSHOT_DIR`]): the snapshot store — the latest and the staged
+//!   snapshot files and the `manifest` naming them (see [`FileSnapshotStore`]).
 //!
 //! Every record is the CRC-32 of its payload followed by the payload in postcard. A
 //! `raft_core::Persist` is one sled transaction over the log, the hard state and the
-//! snapshot point ([`Storage::persist`](raft_storage::Storage::persist)): a crash keeps
+//! snapshot point ([`LogStore::persist`]): a crash keeps
 //! all of it or none of it.
 //!
 //! ## Durability
 //!
 //! sled 0.34 flushes its write buffers every 500 ms by default, and its `flush` uses
 //! `sync_file_range` on Linux, which flushes neither the disk's write cache nor file
-//! metadata. [`Storage::sync`](raft_storage::Storage::sync) therefore does what sled does
-//! not: after `Db::flush` it `fdatasync`s sled's data file (`sled/db`), `fsync`s every
+//! metadata. [`LogStore::sync`] therefore does what sled
+//! does not: after `Db::flush` it `fdatasync`s sled's data file (`sled/db`), `fsync`s every
 //! out-of-line value file sled created since the last sync (`sled/blobs/*`, which sled
 //! writes without any sync) and the directories whose entries changed. sled's periodic
 //! flush is off by default ([`SledConfig::flush_every_ms`]): writes reach the disk at the
 //! durability points the runtime chooses, and many appends share one fsync. Last, it
 //! writes the witness's next copy and `fdatasync`s it: one more fdatasync per sync.
+//! The snapshot store's writes are durable when its calls return, through fsyncs of its
+//! own files and directory only.
 //!
 //! The first failed write, flush or fsync poisons the handle: every later call fails with
 //! [`StorageError::Poisoned`] until the store is reopened (after a failed fsync the kernel
-//! may have dropped the dirty pages; a retry would report lost data as durable).
+//! may have dropped the dirty pages; a retry would report lost data as durable). Each of
+//! the two stores poisons itself alone.
 //!
 //! ## Startup
 //!
-//! [`SledStorage::open`] reads the witness and every record and refuses to start, naming
+//! [`SledLogStore::open`] reads the witness and every record and refuses to start, naming
 //! the path and the index, on a damaged or missing witness, on a checksum mismatch, an
 //! undecodable record or a gap in the log at or below the witness's synced index, on a
 //! log shorter than that index, on a hard state older than the synced one (a forgotten
-//! vote), on a lost snapshot point or snapshot data record, or on a hard state whose
-//! commit index lies past the log. Damage past the synced index is a torn tail (written
-//! but never reported durable): it is truncated and reported by
-//! [`SledStorage::repaired_tail`]. Then it syncs, before anything is reported to the
-//! core: entries that survived a crash without being synced are made durable first.
+//! vote), on a lost snapshot point record, or on a hard state whose commit index lies
+//! past the log. Damage past the synced index is a torn tail (written but never reported
+//! durable): it is truncated and reported by [`SledLogStore::repaired_tail`]. Then it
+//! syncs, before anything is reported to the core: entries that survived a crash without
+//! being synced are made durable first. [`FileSnapshotStore::open`] refuses a damaged
+//! manifest or a named snapshot file of the wrong length.
 
 mod record;
 mod snapshot;
 mod witness;
 
-pub use snapshot::{SledSnapshotReader, SledSnapshotWriter};
+pub use snapshot::{
+    FileSnapshotReader, FileSnapshotStore, FileSnapshotWriter, MANIFEST_FILE, SNAPSHOT_DIR, WRITER_SYNC_EVERY,
+};
 pub use witness::{WITNESS_FILE, WITNESS_SLOT};
 
 use raft_core::{Entry, HardState, Index, Persist, SnapshotMeta, Term};
-use raft_storage::{check_append, Storage, StorageError};
+use raft_storage::{check_append, LogStore, StorageError};
 use record::{decode, encode, entry_key};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-use snapshot::{sync_dir, SnapshotFile};
+use snapshot::sync_dir;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::ops::Range;
@@ -74,26 +84,25 @@ use witness::{Witness, WitnessFile};
 pub const LOG_TREE: &str = "log";
 /// The tree holding the hard state (key `hard_state`).
 pub const HARD_STATE_TREE: &str = "hard_state";
-/// The tree holding the snapshot point (key `point`) and the snapshot file record (key `data`).
+/// The tree holding the snapshot point (key `point`).
 pub const SNAPSHOT_TREE: &str = "snapshot";
 
 const HARD_STATE_KEY: &[u8] = b"hard_state";
 const POINT_KEY: &[u8] = b"point";
-const DATA_KEY: &[u8] = b"data";
 /// Entries removed per sled batch when compacting (bounds the batch's memory).
 const COMPACT_CHUNK: u64 = 4096;
 
-/// Tuning for a [`SledStorage`].
+/// Tuning for a [`SledLogStore`].
 #[derive(Clone, Debug)]
 pub struct SledConfig {
     /// The most memory sled's page cache may use, in bytes (sled's own default is 1 GiB;
     /// ours is 64 MiB: the core keeps the live log in memory anyway).
     pub cache_capacity: u64,
     /// sled's background flush period. `None` (the default): writes reach the disk only at
-    /// [`Storage::sync`](raft_storage::Storage::sync), or when sled's write buffers fill.
+    /// [`LogStore::sync`], or when sled's write buffers fill.
     /// A background flush is not a durability point either way.
     pub flush_every_ms: Option<u64>,
-    /// How long [`Storage::sync`](raft_storage::Storage::sync) waits for sled's flush.
+    /// How long [`LogStore::sync`] waits for sled's flush.
     /// sled 0.34 can wait forever for a write that failed (seen with ENOSPC on a full
     /// tmpfs); past this the store is poisoned instead of hanging the node. 60 s by
     /// default.
@@ -106,11 +115,20 @@ impl Default for SledConfig {
     }
 }
 
+/// Opens the two stores of the store directory `path` (creating it if needed), as a node
+/// starts: the log store ([`SledLogStore::open`]) and the snapshot store in
+/// `path/snapshots` ([`FileSnapshotStore::open`]). Hand both to
+/// [`raft_storage::restore`], then move each to the thread that uses it.
+pub fn open(path: impl AsRef<Path>, config: &SledConfig) -> Result<(SledLogStore, FileSnapshotStore), StorageError> {
+    let log = SledLogStore::open(path.as_ref(), config)?;
+    let snapshots = FileSnapshotStore::open(path.as_ref().join(SNAPSHOT_DIR))?;
+    Ok((log, snapshots))
+}
+
 /// A durable Raft log store on sled. See the crate documentation.
-pub struct SledStorage {
+pub struct SledLogStore {
     path: PathBuf,
     sled_dir: PathBuf,
-    snapshot_dir: PathBuf,
     db: sled::Db,
     log: sled::Tree,
     hard: sled::Tree,
@@ -126,7 +144,6 @@ pub struct SledStorage {
     point_recorded: bool,
     last_index: Index,
     last_term: Term,
-    data: Option<SnapshotFile>,
     /// Something was written since the last sync.
     dirty: bool,
     /// The first failed write or fsync: every later call fails (see the crate docs).
@@ -137,7 +154,7 @@ pub struct SledStorage {
     sled_dir_synced: BTreeSet<String>,
     repaired_tail: Option<Index>,
     recovered_unsynced: Index,
-    /// Declared last, so dropped after sled's handles: see `Drop for SledStorage`.
+    /// Declared last, so dropped after sled's handles: see `Drop for SledLogStore`.
     dropped: DropSignal,
 }
 
@@ -154,7 +171,7 @@ impl Drop for DropSignal {
     }
 }
 
-impl Drop for SledStorage {
+impl Drop for SledLogStore {
     /// sled flushes when its last handle is dropped, and after some failed writes (ENOSPC)
     /// that flush waits forever. A poisoned store hands its sled handles to a thread that
     /// drops them last, so that dropping the store never hangs the caller. sled keeps its
@@ -172,9 +189,9 @@ impl Drop for SledStorage {
     }
 }
 
-impl std::fmt::Debug for SledStorage {
+impl std::fmt::Debug for SledLogStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledStorage")
+        f.debug_struct("SledLogStore")
             .field("path", &self.path)
             .field("point", &self.point)
             .field("last_index", &self.last_index)
@@ -199,19 +216,18 @@ fn no_panic<T>(path: &Path, op: &'static str, f: impl FnOnce() -> Result<T, Stor
     }
 }
 
-impl SledStorage {
+impl SledLogStore {
     /// Opens the store in directory `path`, creating it if needed, and checks its integrity
     /// (see the crate documentation): a store that fails the checks is refused with an
     /// error naming the path and the bad index, and the node must not start on it. Before
     /// it returns, everything it reports is durable (it syncs).
-    pub fn open(path: impl AsRef<Path>, config: &SledConfig) -> Result<SledStorage, StorageError> {
+    pub fn open(path: impl AsRef<Path>, config: &SledConfig) -> Result<SledLogStore, StorageError> {
         let path = path.as_ref().to_path_buf();
         no_panic(&path, "opening the store", || Self::open_inner(path.clone(), config))
     }
 
-    fn open_inner(path: PathBuf, config: &SledConfig) -> Result<SledStorage, StorageError> {
+    fn open_inner(path: PathBuf, config: &SledConfig) -> Result<SledLogStore, StorageError> {
         let sled_dir = path.join("sled");
-        let snapshot_dir = path.join("snapshots");
         let witness_path = path.join(WITNESS_FILE);
         let io = |path: &Path, op| {
             let path = path.to_path_buf();
@@ -233,7 +249,6 @@ impl SledStorage {
             }
             WitnessFile::create(&path)?
         };
-        fs::create_dir_all(&snapshot_dir).map_err(io(&snapshot_dir, "creating the snapshot directory"))?;
         let backend = |op| {
             let path = path.clone();
             move |e: sled::Error| StorageError::Backend { path, op, source: Box::new(e) }
@@ -258,10 +273,9 @@ impl SledStorage {
         let (log, hard, snap) = (tree(LOG_TREE)?, tree(HARD_STATE_TREE)?, tree(SNAPSHOT_TREE)?);
         let db_path = sled_dir.join("db");
         let db_file = File::open(&db_path).map_err(io(&db_path, "opening sled's data file"))?;
-        let mut store = SledStorage {
+        let mut store = SledLogStore {
             path,
             sled_dir,
-            snapshot_dir,
             db,
             log,
             hard,
@@ -274,7 +288,6 @@ impl SledStorage {
             point_recorded: false,
             last_index: 0,
             last_term: 0,
-            data: None,
             dirty: false,
             poisoned: None,
             blobs_synced: BTreeSet::new(),
@@ -304,7 +317,7 @@ impl SledStorage {
         self.recovered_unsynced
     }
 
-    /// The last log index covered by a successful [`Storage::sync`], as the durability
+    /// The last log index covered by a successful [`LogStore::sync`], as the durability
     /// witness records it.
     pub fn synced_index(&self) -> Index {
         self.witness.current.synced_index
@@ -342,7 +355,6 @@ impl SledStorage {
         let point: Option<SnapshotMeta> = self.read_record(&self.snap, POINT_KEY, "snapshot point")?;
         self.point_recorded = point.is_some();
         self.point = point.unwrap_or_default();
-        self.data = self.read_record(&self.snap, DATA_KEY, "snapshot data")?;
 
         // Scan the log: consecutive entries after the point, each intact.
         let durable = w.synced_index;
@@ -422,18 +434,6 @@ impl SledStorage {
                 )));
             }
         }
-        if let Some(d) = w.data_index {
-            match &self.data {
-                Some(data) if data.meta.index >= d => {}
-                other => {
-                    return Err(self.lost(format!(
-                        "the snapshot data record is {}, older than the synced snapshot data at index {d}",
-                        other.as_ref().map_or("missing".into(), |o| format!("at index {}", o.meta.index))
-                    )))
-                }
-            }
-        }
-
         self.recovered_unsynced = self.last_index.saturating_sub(durable.max(self.point.index));
         if self.hard_state.commit > self.last_index {
             return Err(StorageError::HardStatePastLog {
@@ -466,37 +466,6 @@ impl SledStorage {
             let mut batch = sled::Batch::default();
             leftovers.iter().for_each(|i| batch.remove(&entry_key(*i)));
             self.log.apply_batch(batch).map_err(self.backend("finishing a compaction"))?;
-        }
-        self.check_snapshot_files()
-    }
-
-    /// Checks the recorded snapshot file and removes any other (abandoned or replaced) one.
-    fn check_snapshot_files(&mut self) -> Result<(), StorageError> {
-        let io = |path: &Path, op| {
-            let path = path.to_path_buf();
-            move |source| StorageError::Io { path, op, source }
-        };
-        if let Some(data) = &self.data {
-            let path = self.snapshot_dir.join(&data.name);
-            let len = fs::metadata(&path).map_err(io(&path, "checking the snapshot file"))?.len();
-            if len != data.len {
-                return Err(self.corrupt_record(
-                    "snapshot data",
-                    format!(
-                        "{} is {len} bytes, {} recorded (snapshot index {})",
-                        path.display(),
-                        data.len,
-                        data.meta.index
-                    ),
-                ));
-            }
-        }
-        let keep = self.data.as_ref().map(|d| d.name.clone());
-        for entry in fs::read_dir(&self.snapshot_dir).map_err(io(&self.snapshot_dir, "listing snapshot files"))? {
-            let entry = entry.map_err(io(&self.snapshot_dir, "listing snapshot files"))?;
-            if Some(entry.file_name().to_string_lossy().into_owned()) != keep {
-                let _ = fs::remove_file(entry.path());
-            }
         }
         Ok(())
     }
@@ -656,7 +625,6 @@ impl SledStorage {
             synced_term: self.last_term,
             hard_state: self.hard_state,
             point_index: self.point_recorded.then_some(self.point.index),
-            data_index: self.data.as_ref().map(|d| d.meta.index),
         }
     }
 
@@ -689,7 +657,7 @@ impl SledStorage {
         Ok(())
     }
 
-    /// One persist as one sled transaction (see [`Storage::persist`]).
+    /// One persist as one sled transaction (see [`LogStore::persist`]).
     fn persist_inner(&mut self, p: &Persist) -> Result<(), StorageError> {
         let mut point = self.point.clone();
         let (mut last_index, mut last_term) = (self.last_index, self.last_term);
@@ -777,10 +745,7 @@ impl SledStorage {
     }
 }
 
-impl Storage for SledStorage {
-    type SnapshotWriter = SledSnapshotWriter;
-    type SnapshotReader = SledSnapshotReader;
-
+impl LogStore for SledLogStore {
     fn path(&self) -> &Path {
         &self.path
     }
@@ -907,35 +872,6 @@ impl Storage for SledStorage {
 
     fn persist(&mut self, persist: &Persist) -> Result<(), StorageError> {
         self.mutate(|s| s.persist_inner(persist))
-    }
-
-    fn begin_snapshot(&mut self, meta: &SnapshotMeta) -> Result<SledSnapshotWriter, StorageError> {
-        self.mutate(|s| SledSnapshotWriter::create(&s.snapshot_dir, meta))
-    }
-
-    fn finish_snapshot(&mut self, writer: SledSnapshotWriter) -> Result<(), StorageError> {
-        self.mutate(|s| {
-            let record = writer.persist(&s.snapshot_dir)?;
-            s.snap.insert(DATA_KEY, encode(&record)).map_err(s.backend("recording the snapshot file"))?;
-            let old = s.data.replace(record);
-            s.dirty = true;
-            s.sync_inner()?;
-            if let Some(old) = old {
-                // Best effort: `open` removes any file the record does not name.
-                let _ = fs::remove_file(s.snapshot_dir.join(old.name));
-            }
-            Ok(())
-        })
-    }
-
-    fn snapshot_data_meta(&self) -> Option<SnapshotMeta> {
-        self.data.as_ref().map(|d| d.meta.clone())
-    }
-
-    fn open_snapshot(&self) -> Result<Option<(SnapshotMeta, SledSnapshotReader)>, StorageError> {
-        self.check_poisoned()?;
-        let Some(data) = &self.data else { return Ok(None) };
-        Ok(Some((data.meta.clone(), SledSnapshotReader::open(&self.snapshot_dir, data)?)))
     }
 
     fn sync(&mut self) -> Result<(), StorageError> {

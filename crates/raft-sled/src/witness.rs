@@ -4,7 +4,7 @@
 //! The file `witness` holds two slots of [`WITNESS_SLOT`] bytes. Each sync writes the next
 //! generation into the slot the previous one did not use (`generation % 2`) and
 //! `fdatasync`s the file; the file never changes size, so the fdatasync writes one block
-//! and no metadata. A slot is `WIT1` ‖ payload length (u32 LE) ‖ CRC-32 of the payload
+//! and no metadata. A slot is `WIT2` ‖ payload length (u32 LE) ‖ CRC-32 of the payload
 //! (u32 LE) ‖ postcard payload, then zeros. At open the newest generation wins; a damaged
 //! slot, a wrong size or a missing file refuses the store (`StorageError::CorruptWitness`).
 
@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 pub const WITNESS_FILE: &str = "witness";
 /// The size of each of the witness file's two slots, in bytes (the file is twice that).
 pub const WITNESS_SLOT: usize = 4096;
-const MAGIC: &[u8; 4] = b"WIT1";
+/// Version 2: since the snapshot store has its own manifest, the witness no longer records
+/// the snapshot data's index. A version-1 witness is refused as damaged.
+const MAGIC: &[u8; 4] = b"WIT2";
 const HEADER: usize = 12;
 
 /// What the last successful sync made durable.
@@ -37,8 +39,6 @@ pub(crate) struct Witness {
     pub(crate) hard_state: HardState,
     /// The synced snapshot point's index, if a point was recorded.
     pub(crate) point_index: Option<Index>,
-    /// The synced snapshot data's index, if snapshot data was recorded.
-    pub(crate) data_index: Option<Index>,
 }
 
 impl Witness {
@@ -61,6 +61,11 @@ fn slot_bytes(w: &Witness) -> Vec<u8> {
 }
 
 fn decode_slot(bytes: &[u8]) -> Result<Witness, String> {
+    if &bytes[..4] == b"WIT1" {
+        return Err("a version-1 witness, from before the storage split: this store cannot be opened by \
+                    this version"
+            .into());
+    }
     if &bytes[..4] != MAGIC {
         return Err("bad magic".into());
     }
@@ -178,7 +183,6 @@ mod tests {
             synced_term: 7,
             hard_state: HardState { term: 7, vote: Some(2), commit: 1200, incarnation: 3 },
             point_index: Some(1000),
-            data_index: Some(1000),
         };
         let bytes = slot_bytes(&w);
         assert_eq!(decode_slot(&bytes).unwrap(), w);

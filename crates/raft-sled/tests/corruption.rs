@@ -6,8 +6,8 @@
 
 use bytes::Bytes;
 use raft_core::{Entry, HardState, Index, Payload, SnapshotMeta};
-use raft_sled::{SledConfig, SledStorage, LOG_TREE};
-use raft_storage::{Storage, StorageError};
+use raft_sled::{SledConfig, SledLogStore, LOG_TREE};
+use raft_storage::{LogStore, SnapshotStore, StorageError};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -16,8 +16,8 @@ fn entry(index: Index) -> Entry {
 }
 
 /// A store holding entries 1..=`last`, all synced.
-fn store_with(dir: &Path, last: Index) -> SledStorage {
-    let mut store = SledStorage::open(dir, &SledConfig::default()).unwrap();
+fn store_with(dir: &Path, last: Index) -> SledLogStore {
+    let mut store = SledLogStore::open(dir, &SledConfig::default()).unwrap();
     store.append(&(1..=last).map(entry).collect::<Vec<_>>()).unwrap();
     store.sync().unwrap();
     store
@@ -55,8 +55,19 @@ fn record(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The one snapshot data file of a store.
+fn snapshot_file(dir: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir.join(raft_sled::SNAPSHOT_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
 fn open_err(dir: &Path) -> StorageError {
-    SledStorage::open(dir, &SledConfig::default()).expect_err("the damaged store must be refused")
+    SledLogStore::open(dir, &SledConfig::default()).expect_err("the damaged store must be refused")
 }
 
 fn assert_names(err: &StorageError, dir: &Path, index: &str) {
@@ -127,7 +138,7 @@ fn a_torn_tail_past_the_synced_index_is_truncated() {
         }
         flip_byte(db, 13);
     });
-    let mut store = SledStorage::open(dir.path(), &SledConfig::default()).unwrap();
+    let mut store = SledLogStore::open(dir.path(), &SledConfig::default()).unwrap();
     assert_eq!(store.repaired_tail(), Some(13));
     assert_eq!(store.last_index(), 12);
     assert_eq!(store.synced_index(), 12, "the repair is itself synced");
@@ -140,7 +151,7 @@ fn a_torn_tail_past_the_synced_index_is_truncated() {
         let log = db.open_tree(LOG_TREE).unwrap();
         log.insert(15u64.to_be_bytes(), record(&postcard::to_allocvec(&entry(15)).unwrap())).unwrap();
     });
-    let store = SledStorage::open(dir.path(), &SledConfig::default()).unwrap();
+    let store = SledLogStore::open(dir.path(), &SledConfig::default()).unwrap();
     assert_eq!((store.repaired_tail(), store.last_index()), (Some(14), 13));
 }
 
@@ -152,30 +163,31 @@ fn an_unsynced_truncation_never_looks_like_a_lost_synced_entry() {
     store.truncate_from(6).unwrap();
     assert_eq!(store.synced_index(), 5);
     drop(store);
-    let store = SledStorage::open(dir.path(), &SledConfig::default()).unwrap();
+    let store = SledLogStore::open(dir.path(), &SledConfig::default()).unwrap();
     assert_eq!((store.last_index(), store.repaired_tail()), (5, None));
 }
 
 #[test]
 fn corrupt_snapshot_data_is_detected_when_read_and_when_truncated() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = store_with(dir.path(), 10);
+    drop(store_with(dir.path(), 10));
+    let (store, mut snapshots) = raft_sled::open(dir.path(), &SledConfig::default()).unwrap();
     let meta = SnapshotMeta { index: 8, term: 1, membership: Default::default() };
-    let mut w = store.begin_snapshot(&meta).unwrap();
+    let mut w = snapshots.begin(&meta).unwrap();
     w.write_all(&[7u8; 100_000]).unwrap();
-    store.finish_snapshot(w).unwrap();
-    drop(store);
-    let file = std::fs::read_dir(dir.path().join("snapshots")).unwrap().next().unwrap().unwrap().path();
+    snapshots.finish(w).unwrap();
+    drop((store, snapshots));
+    let file = snapshot_file(dir.path());
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[50_000] ^= 1;
     std::fs::write(&file, &bytes).unwrap();
-    let store = SledStorage::open(dir.path(), &SledConfig::default()).unwrap();
-    let (_, mut reader) = store.open_snapshot().unwrap().unwrap();
+    let (store, snapshots) = raft_sled::open(dir.path(), &SledConfig::default()).unwrap();
+    let (_, mut reader) = snapshots.open_latest().unwrap().unwrap();
     let err = reader.read_to_end(&mut Vec::new()).expect_err("a corrupt snapshot must not read cleanly");
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(err.to_string().contains(&file.display().to_string()) && err.to_string().contains("index 8"), "{err}");
-    drop(store);
+    drop((store, snapshots, reader));
     std::fs::write(&file, &bytes[..1000]).unwrap();
-    let err = open_err(dir.path());
+    let err = raft_sled::open(dir.path(), &SledConfig::default()).expect_err("a truncated snapshot must be refused");
     assert!(matches!(err, StorageError::CorruptRecord { record: "snapshot data", .. }), "{err:?}");
 }

@@ -16,8 +16,8 @@
 mod workload;
 
 use raft_core::{Config, Index, Instant, Node};
-use raft_sled::{SledConfig, SledStorage};
-use raft_storage::{restore, Storage};
+use raft_sled::SledConfig;
+use raft_storage::{restore, LogStore, SnapshotStore};
 use rand_core::{RngCore, SeedableRng};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -31,6 +31,10 @@ struct Tally {
     torn_tails_repaired: usize,
     opens_with_unsynced_entries: usize,
     unsynced_entries_recovered: u64,
+    /// Restarts that found a staged snapshot, and how many of those `restore` promoted
+    /// (its point had reached the log) rather than discarded.
+    staged_found: usize,
+    staged_promoted: usize,
     syncs_reported: u64,
     /// Terms started, truncations, compactions and disagreeing snapshot installs begun.
     events: std::collections::BTreeMap<String, u64>,
@@ -102,8 +106,9 @@ fn nothing_reported_is_lost_to_sigkill_and_every_restart_is_accepted() {
     }
     eprintln!(
         "{cycles} kills in {:.1} s: {} syncs reported, last {:?}; events begun {:?}; {} killed before ready; \
-         {} torn tails repaired; {} opens found {} unsynced entries and synced them; 0 reported entries or \
-         votes lost, every restart accepted by Node::new",
+         {} torn tails repaired; {} opens found {} unsynced entries and synced them; {} restarts found a \
+         staged snapshot, {} promoted by restore; 0 reported entries or votes lost, every restart accepted by \
+         Node::new",
         started.elapsed().as_secs_f64(),
         tally.syncs_reported,
         reported,
@@ -112,6 +117,8 @@ fn nothing_reported_is_lost_to_sigkill_and_every_restart_is_accepted() {
         tally.torn_tails_repaired,
         tally.opens_with_unsynced_entries,
         tally.unsynced_entries_recovered,
+        tally.staged_found,
+        tally.staged_promoted,
     );
     assert!(reported.last.0 > 100, "the children reported only up to index {} in {cycles} cycles", reported.last.0);
     for kind in ["term", "truncate", "install"] {
@@ -151,8 +158,8 @@ fn note(line: &str, reported: &mut Report, tally: &mut Tally, context: &str) -> 
 /// Opens the store as a restarting node would and checks that nothing reported is lost
 /// and that a node accepts the restored state.
 fn check_store(path: &std::path::Path, reported: &Report, tally: &mut Tally, context: &str) {
-    let mut store =
-        SledStorage::open(path, &SledConfig::default()).unwrap_or_else(|e| panic!("{context}: reopening failed: {e}"));
+    let (mut store, mut snapshots) =
+        raft_sled::open(path, &SledConfig::default()).unwrap_or_else(|e| panic!("{context}: reopening failed: {e}"));
     if let Some(index) = store.repaired_tail() {
         assert!(
             index > reported.commit.0,
@@ -166,7 +173,15 @@ fn check_store(path: &std::path::Path, reported: &Report, tally: &mut Tally, con
         tally.unsynced_entries_recovered += store.recovered_unsynced();
     }
     assert_eq!(store.synced_index(), store.last_index(), "{context}: open returned before syncing what it found");
-    let state = restore(&mut store).unwrap_or_else(|e| panic!("{context}: restore failed: {e}"));
+    let staged = snapshots.staged();
+    let state = restore(&mut store, &mut snapshots).unwrap_or_else(|e| panic!("{context}: restore failed: {e}"));
+    if let Some(staged) = staged {
+        tally.staged_found += 1;
+        if snapshots.latest() == Some(staged) {
+            tally.staged_promoted += 1;
+        }
+    }
+    assert_eq!(snapshots.staged(), None, "{context}: restore left a snapshot staged");
     let hs = state.hard_state;
     // The hard state: never an older term, never another vote in the reported term.
     assert!(
@@ -206,7 +221,13 @@ fn check_store(path: &std::path::Path, reported: &Report, tally: &mut Tally, con
             assert_eq!(term_at(l), Some(lt), "{context}: the reported last entry {l} changed in the same term");
         }
     }
-    if let Some((meta, mut reader)) = store.open_snapshot().expect("opening the snapshot") {
+    if let Some((meta, mut reader)) = snapshots.open_latest().expect("opening the snapshot") {
+        assert!(
+            meta.index <= point.index,
+            "{context}: snapshot {} is past the restored point {}",
+            meta.index,
+            point.index
+        );
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut reader, &mut data)
             .unwrap_or_else(|e| panic!("{context}: reading snapshot {} failed: {e}", meta.index));

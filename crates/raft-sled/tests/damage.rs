@@ -8,8 +8,8 @@ mod common;
 use bytes::Bytes;
 use common::{assert_names, flip_in_file, open, record};
 use raft_core::{Entry, HardState, Index, Payload};
-use raft_sled::SledStorage;
-use raft_storage::{bootstrap, Storage, StorageError};
+use raft_sled::SledLogStore;
+use raft_storage::{bootstrap, LogStore, StorageError};
 use std::path::Path;
 
 fn entry(index: Index) -> Entry {
@@ -22,7 +22,7 @@ fn large_entry(index: Index) -> Entry {
 }
 
 /// Entries 1..=20 synced, entry 10 large (a blob), with hard state {term 7, vote 2}.
-fn synced_store(dir: &Path) -> SledStorage {
+fn synced_store(dir: &Path) -> SledLogStore {
     let mut store = open(dir).expect("a new store opens");
     let entries: Vec<Entry> = (1..=20).map(|i| if i == 10 { large_entry(i) } else { entry(i) }).collect();
     store.append(&entries).unwrap();
@@ -77,8 +77,9 @@ fn a_flipped_bit_in_the_synced_hard_state_is_refused_not_forgotten() {
 #[test]
 fn a_flipped_bit_in_the_bootstrap_record_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path()).unwrap();
-    assert!(bootstrap(&mut store, [1, 2, 3]).unwrap());
+    let (mut store, snapshots) = raft_sled::open(dir.path(), &Default::default()).unwrap();
+    assert!(bootstrap(&mut store, &snapshots, [1, 2, 3]).unwrap());
+    drop(snapshots);
     let point = store.snapshot_point();
     drop(store);
     assert!(flip_in_file(&dir.path().join("sled/db"), &record(&point)) > 0, "the point not found in sled/db");
@@ -89,7 +90,8 @@ fn a_flipped_bit_in_the_bootstrap_record_is_refused() {
         }
         Ok(mut store) => {
             let kept = store.snapshot_point() == point;
-            let founded_again = bootstrap(&mut store, [1, 2, 3]).unwrap();
+            let snapshots = raft_sled::FileSnapshotStore::open(dir.path().join(raft_sled::SNAPSHOT_DIR)).unwrap();
+            let founded_again = bootstrap(&mut store, &snapshots, [1, 2, 3]).unwrap();
             panic!("the damaged store opened (point kept: {kept}; bootstrap founded the node again: {founded_again})");
         }
     }
@@ -178,4 +180,54 @@ fn a_truncated_or_deleted_witness_is_refused() {
     std::fs::remove_file(&path).unwrap();
     let err = refused(dir.path());
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
+
+/// A store whose snapshot store holds a latest snapshot (index 8) and a staged one (12).
+fn store_with_snapshots(dir: &Path) {
+    use raft_storage::SnapshotStore;
+    use std::io::Write;
+    drop(synced_store(dir));
+    let (_log, mut snapshots) = raft_sled::open(dir, &Default::default()).unwrap();
+    for (index, staged) in [(8, false), (12, true)] {
+        let meta = raft_core::SnapshotMeta { index, term: 1, membership: Default::default() };
+        let mut w = snapshots.begin(&meta).unwrap();
+        w.write_all(&vec![index as u8; 50_000]).unwrap();
+        if staged {
+            snapshots.stage(w).unwrap();
+        } else {
+            snapshots.finish(w).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_snapshot_manifest_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_snapshots(dir.path());
+    let manifest = dir.path().join(raft_sled::SNAPSHOT_DIR).join(raft_sled::MANIFEST_FILE);
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(&manifest, bytes).unwrap();
+    let err = raft_sled::open(dir.path(), &Default::default()).expect_err("a damaged manifest must be refused");
+    assert!(matches!(err, StorageError::CorruptRecord { record: "snapshot manifest", .. }), "{err:?}");
+    assert!(err.to_string().contains(&manifest.display().to_string()), "{err}");
+}
+
+#[test]
+fn a_missing_staged_snapshot_file_is_refused_and_unnamed_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_snapshots(dir.path());
+    let snapshots = dir.path().join(raft_sled::SNAPSHOT_DIR);
+    // A file no manifest names (a writer cut short by a crash) goes at open.
+    std::fs::write(snapshots.join("snapshot-00000000000000000099-1-0.bin"), b"partial").unwrap();
+    drop(raft_sled::open(dir.path(), &Default::default()).unwrap());
+    let mut files: Vec<String> =
+        std::fs::read_dir(&snapshots).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "the manifest and the two named files: {files:?}");
+    let staged = files.iter().find(|f| f.starts_with("snapshot-00000000000000000012")).expect("the staged file");
+    std::fs::remove_file(snapshots.join(staged)).unwrap();
+    let err = raft_sled::open(dir.path(), &Default::default()).expect_err("a lost staged file must be refused");
+    assert!(err.to_string().contains(staged.as_str()), "{err}");
 }

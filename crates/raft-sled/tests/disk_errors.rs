@@ -9,8 +9,8 @@ mod common;
 
 use bytes::Bytes;
 use raft_core::{Entry, Index, Payload};
-use raft_sled::{SledConfig, SledStorage};
-use raft_storage::{Storage, StorageError};
+use raft_sled::{SledConfig, SledLogStore};
+use raft_storage::{LogStore, StorageError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -83,7 +83,7 @@ fn tmpfs(mounts: &mut Mounts, at: &Path, size: &str) -> Result<(), String> {
 
 /// Appends batches and syncs until a call fails; returns the error and the last index a
 /// sync reported durable.
-fn fill_until_error(store: &mut SledStorage, len: usize) -> (StorageError, Index) {
+fn fill_until_error(store: &mut SledLogStore, len: usize) -> (StorageError, Index) {
     let mut synced = store.last_index();
     for _ in 0..100_000 {
         let next = store.last_index() + 1;
@@ -100,7 +100,7 @@ fn fill_until_error(store: &mut SledStorage, len: usize) -> (StorageError, Index
 }
 
 /// After the first failure, every call fails.
-fn assert_poisoned(store: &mut SledStorage, first: &StorageError) {
+fn assert_poisoned(store: &mut SledLogStore, first: &StorageError) {
     let next = store.last_index() + 1;
     let again = store.sync();
     assert!(again.is_err(), "sync() returned Ok after {first}");
@@ -165,7 +165,7 @@ fn enospc_poisons_the_store_until_it_is_reopened() {
     }
     let synced: Index = std::fs::read_to_string(elsewhere.path().join("synced")).unwrap().trim().parse().unwrap();
     // What a restarted process finds: every synced entry.
-    let store = SledStorage::open(&copy, &config()).expect("reopening a copy on a disk with room");
+    let store = SledLogStore::open(&copy, &config()).expect("reopening a copy on a disk with room");
     assert!(store.last_index() >= synced, "synced entries up to {synced} lost: last index {}", store.last_index());
     assert_eq!(store.entries(synced..synced + 1).unwrap()[0], entry(synced, 20_000));
 }
@@ -181,7 +181,7 @@ fn enospc_child() {
         return skip(TEST, &e);
     }
     let dir = base.path().join("store");
-    let mut store = SledStorage::open(&dir, &config()).expect("opening on the tmpfs");
+    let mut store = SledLogStore::open(&dir, &config()).expect("opening on the tmpfs");
     let (first, synced) = fill_until_error(&mut store, 20_000);
     eprintln!("first error after index {synced} was synced: {first}");
     assert_poisoned(&mut store, &first);
@@ -235,9 +235,49 @@ fn eio_child() {
     }
     mounts.mounts.push(fs.clone());
     let dir = fs.join("store");
-    let mut store = SledStorage::open(&dir, &config()).expect("opening on the loop device");
+    let mut store = SledLogStore::open(&dir, &config()).expect("opening on the loop device");
     let (first, synced) = fill_until_error(&mut store, 100_000);
     eprintln!("first error after index {synced} was synced: {first}");
     assert_poisoned(&mut store, &first);
     drop(store);
+}
+
+#[test]
+fn enospc_in_the_snapshot_store_poisons_it_alone() {
+    use raft_storage::SnapshotStore;
+    use std::io::Write;
+    const TEST: &str = "enospc_in_the_snapshot_store_poisons_it_alone";
+    if !is_root() {
+        return skip(TEST, "not root");
+    }
+    let base = tempfile::tempdir().unwrap();
+    let mut mounts = Mounts::default();
+    if let Err(e) = tmpfs(&mut mounts, base.path(), "8m") {
+        return skip(TEST, &e);
+    }
+    // The log on a disk with room, the snapshots on the full tmpfs.
+    let log_dir = tempfile::tempdir().unwrap();
+    let mut log = SledLogStore::open(log_dir.path(), &config()).unwrap();
+    let mut snapshots = raft_sled::FileSnapshotStore::open(base.path().join("snapshots")).unwrap();
+    let meta = raft_core::SnapshotMeta { index: 1, term: 1, membership: Default::default() };
+    let mut w = snapshots.begin(&meta).unwrap();
+    let chunk = vec![7u8; 1 << 20];
+    let write_error = (0..16).find_map(|_| w.write_all(&chunk).err());
+    let finish = snapshots.finish(w);
+    assert!(
+        write_error.is_some() || finish.is_err(),
+        "16 MiB went into an 8 MiB tmpfs and neither a write nor finish failed"
+    );
+    let finish = finish.expect_err("finish returned Ok for a snapshot that did not fit");
+    eprintln!("write error: {write_error:?}; finish: {finish}");
+    assert_eq!(snapshots.latest(), None, "a failed snapshot became the latest");
+    let again = snapshots.begin(&meta).expect_err("the snapshot store must be poisoned");
+    assert!(matches!(again, StorageError::Poisoned { .. }), "{again:?}");
+    // The log store is another store: it keeps syncing.
+    log.append(&[entry(1, 100)]).unwrap();
+    log.sync().expect("the log store is not poisoned by the snapshot store");
+    // The store reopened on the same (still full) directory holds no snapshot.
+    drop(snapshots);
+    let reopened = raft_sled::FileSnapshotStore::open(base.path().join("snapshots")).unwrap();
+    assert_eq!(reopened.latest(), None);
 }

@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::{crash_copy, open, record};
 use raft_core::{Entry, HardState, Index, Payload, SnapshotMeta};
-use raft_storage::Storage;
+use raft_storage::{LogStore, SnapshotStore};
 use std::io::{Read, Write};
 
 fn entry(index: Index) -> Entry {
@@ -69,20 +69,24 @@ fn a_crash_copy_reopens_at_the_durability_point_or_later_and_is_synced() {
 #[test]
 fn the_snapshot_reader_checks_the_checksum_when_reading_stops_at_the_declared_length() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path()).unwrap();
+    let (mut store, mut snapshots) = raft_sled::open(dir.path(), &Default::default()).unwrap();
     store.append(&(1..=10).map(entry).collect::<Vec<_>>()).unwrap();
     store.sync().unwrap();
     let meta = SnapshotMeta { index: 8, term: 1, membership: Default::default() };
-    let mut w = store.begin_snapshot(&meta).unwrap();
+    let mut w = snapshots.begin(&meta).unwrap();
     w.write_all(&[7u8; 10_000]).unwrap();
-    store.finish_snapshot(w).unwrap();
-    drop(store);
-    let file = std::fs::read_dir(dir.path().join("snapshots")).unwrap().next().unwrap().unwrap().path();
+    snapshots.finish(w).unwrap();
+    drop((store, snapshots));
+    let file = std::fs::read_dir(dir.path().join(raft_sled::SNAPSHOT_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "bin"))
+        .expect("a snapshot file");
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[5_000] ^= 1;
     std::fs::write(&file, &bytes).unwrap();
-    let store = open(dir.path()).unwrap();
-    let (_, mut reader) = store.open_snapshot().unwrap().unwrap();
+    let (_store, snapshots) = raft_sled::open(dir.path(), &Default::default()).unwrap();
+    let (_, mut reader) = snapshots.open_latest().unwrap().unwrap();
     // A consumer that knows the length reads exactly that much and never sees EOF.
     let mut buf = vec![0u8; 10_000];
     let err = reader.read_exact(&mut buf).expect_err("a corrupt snapshot read exactly to its length must fail");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Why a storage call failed. Every variant names the store's path (`<memory>` for the
 /// in-memory store) so that an operator can find the files involved.
 ///
-/// Errors from [`Storage::sync`](crate::Storage::sync) and from opening a store are not
+/// Errors from [`LogStore::sync`](crate::LogStore::sync) and from opening a store are not
 /// retriable: after a failed fsync the kernel may already have dropped the dirty pages, so
 /// the only safe reaction is to stop the node and restart it from what is on disk.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +187,26 @@ pub enum StorageError {
         what: String,
         /// The last log index the witness vouches for.
         durable: Index,
+    },
+    /// [`SnapshotStore::promote`](crate::SnapshotStore::promote) was called with nothing
+    /// staged.
+    #[error("{path}: no snapshot is staged, so there is nothing to promote (stage one first)")]
+    NothingStaged {
+        /// The snapshot store's path.
+        path: PathBuf,
+    },
+    /// A promotion would have moved the latest snapshot back.
+    #[error(
+        "{path}: the staged snapshot ends at index {index} but the latest snapshot already ends at \
+         {latest}; the latest snapshot never moves back, so discard the staged one"
+    )]
+    StaleSnapshot {
+        /// The snapshot store's path.
+        path: PathBuf,
+        /// The staged snapshot's index.
+        index: Index,
+        /// The latest snapshot's index.
+        latest: Index,
     },
     /// A finished snapshot's data did not match its checksum when read back.
     #[error("{path}: snapshot data for index {index} is corrupt ({reason})")]

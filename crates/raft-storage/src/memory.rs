@@ -1,23 +1,22 @@
-//! An in-memory [`Storage`] for tests, which can simulate a crash.
+//! In-memory stores for tests, which can simulate a crash.
 
-use crate::{check_append, Storage, StorageError};
+use crate::{check_append, LogStore, SnapshotStore, StorageError};
 use bytes::Bytes;
 use raft_core::{Entry, HardState, Index, Persist, SnapshotMeta, Term};
 use std::io::{self, Cursor};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// A store held in memory. Nothing survives the process, but [`MemStorage::crash`] models
-/// what a crash does to a durable store: everything synced survives, and of the calls made
-/// since the last sync, any prefix may. That makes it the reference model of the
-/// conformance kit and a faithful store for simulations.
+/// A log store held in memory. Nothing survives the process, but [`MemLogStore::crash`]
+/// models what a crash does to a durable store: everything synced survives, and of the
+/// calls made since the last sync, any prefix may. That makes it the reference model of
+/// the conformance kit and a faithful store for simulations.
 #[derive(Clone, Debug)]
-pub struct MemStorage {
+pub struct MemLogStore {
     path: PathBuf,
     current: LogState,
     durable: LogState,
     unsynced: Vec<Op>,
-    data: Option<(SnapshotMeta, Bytes)>,
 }
 
 /// The log-side state: everything but the snapshot data.
@@ -89,21 +88,25 @@ impl LogState {
     }
 }
 
-impl Default for MemStorage {
+impl Default for MemLogStore {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl MemStorage {
+/// A new, empty pair of in-memory stores, as a runtime opens them together.
+pub fn mem_stores() -> (MemLogStore, MemSnapshotStore) {
+    (MemLogStore::new(), MemSnapshotStore::new())
+}
+
+impl MemLogStore {
     /// An empty store.
     pub fn new() -> Self {
-        MemStorage {
+        MemLogStore {
             path: PathBuf::from("<memory>"),
             current: LogState::default(),
             durable: LogState::default(),
             unsynced: Vec::new(),
-            data: None,
         }
     }
 
@@ -114,8 +117,7 @@ impl MemStorage {
 
     /// Simulates a crash and restart: returns the store as it would be found afterwards,
     /// holding everything synced plus the first `keep` calls made since the last sync (all
-    /// of them if `keep` is larger than [`MemStorage::unsynced_calls`]). Snapshot data
-    /// survives once [`Storage::finish_snapshot`] has returned.
+    /// of them if `keep` is larger than [`MemLogStore::unsynced_calls`]).
     #[must_use]
     pub fn crash(mut self, keep: usize) -> Self {
         let mut state = self.durable.clone();
@@ -134,28 +136,7 @@ impl MemStorage {
     }
 }
 
-/// Collects the bytes of a snapshot being stored in a [`MemStorage`].
-#[derive(Debug)]
-pub struct MemSnapshotWriter {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
-
-impl io::Write for MemSnapshotWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.data.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Storage for MemStorage {
-    type SnapshotWriter = MemSnapshotWriter;
-    type SnapshotReader = Cursor<Bytes>;
-
+impl LogStore for MemLogStore {
     fn path(&self) -> &Path {
         &self.path
     }
@@ -259,28 +240,116 @@ impl Storage for MemStorage {
         Ok(())
     }
 
-    fn begin_snapshot(&mut self, meta: &SnapshotMeta) -> Result<MemSnapshotWriter, StorageError> {
-        Ok(MemSnapshotWriter { meta: meta.clone(), data: Vec::new() })
-    }
-
-    fn finish_snapshot(&mut self, writer: MemSnapshotWriter) -> Result<(), StorageError> {
-        self.data = Some((writer.meta, Bytes::from(writer.data)));
-        Ok(())
-    }
-
-    fn snapshot_data_meta(&self) -> Option<SnapshotMeta> {
-        self.data.as_ref().map(|(meta, _)| meta.clone())
-    }
-
-    fn open_snapshot(&self) -> Result<Option<(SnapshotMeta, Cursor<Bytes>)>, StorageError> {
-        Ok(self.data.as_ref().map(|(meta, data)| (meta.clone(), Cursor::new(data.clone()))))
-    }
-
     fn sync(&mut self) -> Result<(), StorageError> {
         for op in self.unsynced.drain(..) {
             self.durable.apply(&op);
         }
         debug_assert_eq!(self.durable, self.current, "replaying the synced calls must reproduce the state");
+        Ok(())
+    }
+}
+
+/// A snapshot store held in memory. Every call is durable when it returns, as the contract
+/// requires, so a crash loses only writers not yet finished or staged (which live outside
+/// the store): a clone taken at any moment is what a restart would find.
+#[derive(Clone, Debug)]
+pub struct MemSnapshotStore {
+    path: PathBuf,
+    latest: Option<(SnapshotMeta, Bytes)>,
+    staged: Option<(SnapshotMeta, Bytes)>,
+}
+
+impl Default for MemSnapshotStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemSnapshotStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemSnapshotStore { path: PathBuf::from("<memory snapshots>"), latest: None, staged: None }
+    }
+}
+
+/// Collects the bytes of a snapshot being written into a [`MemSnapshotStore`].
+#[derive(Debug)]
+pub struct MemSnapshotWriter {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+impl io::Write for MemSnapshotWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.data.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SnapshotStore for MemSnapshotStore {
+    type Writer = MemSnapshotWriter;
+    type Reader = Cursor<Bytes>;
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn begin(&self, meta: &SnapshotMeta) -> Result<MemSnapshotWriter, StorageError> {
+        Ok(MemSnapshotWriter { meta: meta.clone(), data: Vec::new() })
+    }
+
+    fn finish(&mut self, writer: MemSnapshotWriter) -> Result<bool, StorageError> {
+        if self.latest.as_ref().is_some_and(|(latest, _)| latest.index > writer.meta.index) {
+            return Ok(false);
+        }
+        self.latest = Some((writer.meta, Bytes::from(writer.data)));
+        Ok(true)
+    }
+
+    fn latest(&self) -> Option<SnapshotMeta> {
+        self.latest.as_ref().map(|(meta, _)| meta.clone())
+    }
+
+    fn open_latest(&self) -> Result<Option<(SnapshotMeta, Cursor<Bytes>)>, StorageError> {
+        Ok(self.latest.as_ref().map(|(meta, data)| (meta.clone(), Cursor::new(data.clone()))))
+    }
+
+    fn stage(&mut self, writer: MemSnapshotWriter) -> Result<(), StorageError> {
+        self.staged = Some((writer.meta, Bytes::from(writer.data)));
+        Ok(())
+    }
+
+    fn staged(&self) -> Option<SnapshotMeta> {
+        self.staged.as_ref().map(|(meta, _)| meta.clone())
+    }
+
+    fn open_staged(&self) -> Result<Option<(SnapshotMeta, Cursor<Bytes>)>, StorageError> {
+        Ok(self.staged.as_ref().map(|(meta, data)| (meta.clone(), Cursor::new(data.clone()))))
+    }
+
+    fn promote(&mut self) -> Result<SnapshotMeta, StorageError> {
+        let Some((meta, _)) = &self.staged else {
+            return Err(StorageError::NothingStaged { path: self.path.clone() });
+        };
+        if let Some((latest, _)) = self.latest.as_ref().filter(|(latest, _)| latest.index > meta.index) {
+            return Err(StorageError::StaleSnapshot {
+                path: self.path.clone(),
+                index: meta.index,
+                latest: latest.index,
+            });
+        }
+        let staged = self.staged.take().expect("checked above");
+        let meta = staged.0.clone();
+        self.latest = Some(staged);
+        Ok(meta)
+    }
+
+    fn discard_staged(&mut self) -> Result<(), StorageError> {
+        self.staged = None;
         Ok(())
     }
 }

@@ -1,21 +1,30 @@
-//! The conformance kit: one function, [`check_conformance`], that runs the whole storage
-//! contract against any [`Storage`] implementation.
+//! The conformance kit: [`check_conformance`] and [`check_concurrency`] run the whole
+//! storage contract against any pair of [`LogStore`] and [`SnapshotStore`]
+//! implementations.
 //!
-//! It is a model-based property test. Each case starts from an empty store and runs a
-//! random sequence of operations — appends, conflicting persists through
-//! [`apply_persist`], truncations, hard-state saves, compactions, snapshot installs (with
-//! and without a crash between storing the data and recording its point), syncs, restarts
-//! and misuse that must be rejected — against both the store and a plain reference model,
-//! and compares every observable after every operation. A restart reopens the store
+//! [`check_conformance`] is a model-based property test. Each case starts from empty
+//! stores and runs a random sequence of operations — appends, conflicting persists
+//! through [`apply_persist`], truncations, hard-state saves, compactions, snapshot
+//! installs (with and without a crash between storing the data and recording its point),
+//! snapshots received from a peer and staged (then promoted before or after their point
+//! is persisted, discarded, left pending, or cut short by a crash), syncs, restarts and
+//! misuse that must be rejected — against both the stores and a plain reference model,
+//! and compares every observable after every operation. A restart reopens the stores
 //! through the factory, calls [`restore`], and accepts any state between the last sync and
-//! the last call (a crash may lose a suffix of the unsynced calls, nothing else, and a
-//! `Persist` is one call) that `raft_core::Node::new` accepts. The generated hard states
-//! follow Raft: terms never decrease and a vote never changes within its term.
+//! the last call (a crash may lose a suffix of the unsynced log calls, nothing else, and a
+//! `Persist` is one call; snapshot calls are durable on return) that `raft_core::Node::new`
+//! accepts. The generated hard states follow Raft: terms never decrease and a vote never
+//! changes within its term.
+//!
+//! [`check_concurrency`] runs the log store and the snapshot store on two threads at once
+//! — the log appending and syncing while snapshots are created, staged and promoted on
+//! the other — and takes crash copies at random moments, each of which must restore and be
+//! accepted by `raft_core::Node::new` without losing anything reported durable.
 //!
 //! Everything derives from one seed. A failing case is shrunk to a short operation list
 //! and reported with the seed that replays it.
 
-use crate::{apply_persist, restore, Storage, StorageError};
+use crate::{apply_persist, restore, LogStore, SnapshotStore, StorageError};
 use bytes::Bytes;
 use quickcheck::{Arbitrary, Gen};
 use raft_core::{Config, Entry, HardState, Index, Instant, Membership, Node, Payload, Persist, SnapshotMeta, Term};
@@ -23,40 +32,59 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Mutex};
 
-/// Creates and reopens the stores under test.
+/// Creates and reopens the stores under test, always as a pair opened together.
 ///
-/// A file-backed implementation keeps a temporary directory per store:
+/// A file-backed implementation keeps a temporary directory per pair:
 ///
 /// ```ignore
 /// struct Factory(Vec<tempfile::TempDir>);
 /// impl StoreFactory for Factory {
-///     type Store = MyStore;
-///     fn create(&mut self) -> MyStore {
+///     type Log = MyLog;
+///     type Snapshots = MySnapshots;
+///     fn create(&mut self) -> (MyLog, MySnapshots) {
 ///         self.0.push(tempfile::tempdir().unwrap());
-///         MyStore::open(self.0.last().unwrap().path()).unwrap()
+///         my_store::open(self.0.last().unwrap().path()).unwrap()
 ///     }
-///     fn reopen(&mut self, store: MyStore, _crash_hint: u64) -> MyStore {
-///         let path = store.path().to_path_buf();
-///         drop(store);
-///         MyStore::open(&path).unwrap()
+///     fn reopen(&mut self, log: MyLog, snapshots: MySnapshots, hint: u64) -> (MyLog, MySnapshots) {
+///         let copy = self.crash_copy(&log, &snapshots, hint);
+///         drop((log, snapshots));
+///         copy
+///     }
+///     fn crash_copy(&mut self, log: &MyLog, _: &MySnapshots, _hint: u64) -> (MyLog, MySnapshots) {
+///         self.0.push(tempfile::tempdir().unwrap());
+///         copy_dir(log.path(), self.0.last().unwrap().path()); // the files as they are now
+///         my_store::open(self.0.last().unwrap().path()).unwrap()
 ///     }
 /// }
 /// ```
 pub trait StoreFactory {
-    /// The implementation under test.
-    type Store: Storage;
+    /// The log store under test.
+    type Log: LogStore;
+    /// The snapshot store under test.
+    type Snapshots: SnapshotStore;
 
-    /// A new, empty store (a fresh directory for a file-backed one).
-    fn create(&mut self) -> Self::Store;
+    /// New, empty stores (a fresh directory for file-backed ones).
+    fn create(&mut self) -> (Self::Log, Self::Snapshots);
 
-    /// Closes `store` and opens the same store again, as a restarting node would. The
-    /// reopened store may have lost any suffix of the calls made since the last sync, and
-    /// nothing else. `crash_hint` is a random number that a simulated store can use to
-    /// choose how much to lose. A file-backed store should mostly reopen from a crash
-    /// state (for example its files copied while it is still open), not after a clean
-    /// close, which may flush everything.
-    fn reopen(&mut self, store: Self::Store, crash_hint: u64) -> Self::Store;
+    /// Closes both stores and opens them again, as a restarting node would. The reopened
+    /// log may have lost any suffix of the calls made since its last sync, and nothing
+    /// else; the snapshot store keeps every call that returned. `crash_hint` is a random
+    /// number that a simulated store can use to choose how much to lose. A file-backed
+    /// store should mostly reopen from a crash state (see [`StoreFactory::crash_copy`]),
+    /// not after a clean close, which may flush everything.
+    fn reopen(&mut self, log: Self::Log, snapshots: Self::Snapshots, crash_hint: u64) -> (Self::Log, Self::Snapshots);
+
+    /// Opens, as new handles, what a crash of the process right now would leave of the two
+    /// stores, which stay open and in use (a file-backed store copies its files as they
+    /// are now, while writers may be open on other threads).
+    fn crash_copy(
+        &mut self,
+        log: &Self::Log,
+        snapshots: &Self::Snapshots,
+        crash_hint: u64,
+    ) -> (Self::Log, Self::Snapshots);
 }
 
 /// How much to run. [`Conformance::default`] reads `RAFT_STORAGE_SEED` and
@@ -119,6 +147,11 @@ enum Op {
     /// `data_only`, a crash in between) `apply_persist` with the point, a hard state and
     /// entries appended after it in the same persist.
     Install { ahead: u8, term_bump: u8, then_append: u8, data_only: bool, seed: u32 },
+    /// A snapshot received from a leader, past the commit index, staged; then, by
+    /// `outcome`: discarded; installed (read back from the slot, promoted, then its point
+    /// persisted); left staged (a decision still pending); cut short by a crash; or its
+    /// point persisted first and a crash before the promotion.
+    Receive { ahead: u8, term_bump: u8, then_append: u8, outcome: u8, sync: bool, seed: u32 },
     /// A local snapshot at or below the commit index: data stored, then (unless
     /// `data_only`) the point recorded directly or through `apply_persist`.
     Compact { at: u16, data_only: bool, via_persist: bool, seed: u32 },
@@ -134,6 +167,9 @@ enum Op {
     BadAppend { kind: u8 },
     /// A truncation into the snapshot, which must be rejected.
     BadTruncate,
+    /// Snapshots behind the latest one: a finish must keep the latest (returning false),
+    /// a promotion must be refused; the stale staged snapshot is then discarded.
+    Stale { seed: u32 },
 }
 
 impl Arbitrary for Op {
@@ -158,14 +194,22 @@ impl Op {
                 compact: if next() % 4 == 0 { Some(next() as u16) } else { None },
                 seed: next() as u32,
             },
-            48..=51 => Op::Install {
+            48..=50 => Op::Install {
                 ahead: small(next()),
                 term_bump: bump(next()),
                 then_append: small(next()),
                 data_only: next() % 4 == 0,
                 seed: next() as u32,
             },
-            52..=58 => Op::Compact {
+            51..=54 => Op::Receive {
+                ahead: small(next()),
+                term_bump: bump(next()),
+                then_append: small(next()),
+                outcome: small(next()),
+                sync: next() % 2 == 0,
+                seed: next() as u32,
+            },
+            55..=58 => Op::Compact {
                 at: next() as u16,
                 data_only: next() % 4 == 0,
                 via_persist: next() % 2 == 0,
@@ -175,7 +219,8 @@ impl Op {
             67..=74 => Op::Truncate { at: next() as u16 },
             75..=86 => Op::Sync,
             87..=94 => Op::Reopen { hint: next() },
-            95..=97 => Op::BadAppend { kind: small(next()) },
+            95..=96 => Op::BadAppend { kind: small(next()) },
+            97 => Op::Stale { seed: next() as u32 },
             _ => Op::BadTruncate,
         }
     }
@@ -285,7 +330,10 @@ struct Model {
     log: ModelLog,
     /// The states a crash may leave: the synced one first, then one per later store call.
     window: Vec<ModelLog>,
+    /// The latest snapshot.
     data: Option<(SnapshotMeta, Vec<u8>)>,
+    /// The staged snapshot.
+    staged: Option<(SnapshotMeta, Vec<u8>)>,
 }
 
 impl Model {
@@ -318,6 +366,30 @@ impl Model {
     fn data_index(&self) -> Index {
         self.data.as_ref().map_or(0, |(m, _)| m.index)
     }
+
+    /// What [`restore`] makes of the log state `c`: the staged snapshot promoted if the
+    /// point names it and it is newer than the latest one, then the point moved to a newer
+    /// latest snapshot (with the term raised to its). Returns the log and the latest
+    /// snapshot.
+    fn restored(&self, c: &ModelLog) -> (ModelLog, Option<(SnapshotMeta, Vec<u8>)>) {
+        let mut c = c.clone();
+        let mut data = self.data.clone();
+        if let Some((staged, bytes)) = &self.staged {
+            let named = staged.index == c.point.index && staged.term == c.point.term;
+            if named && data.as_ref().is_none_or(|(d, _)| d.index < staged.index) {
+                data = Some((staged.clone(), bytes.clone()));
+            }
+        }
+        if let Some((d, _)) = &data {
+            if d.index > c.point.index {
+                c.set_point(d);
+                if c.hard_state.term < d.term {
+                    c.hard_state = HardState { term: d.term, vote: None, ..c.hard_state };
+                }
+            }
+        }
+        (c, data)
+    }
 }
 
 fn check<T: PartialEq + std::fmt::Debug>(what: &str, store: T, model: T) -> Result<(), String> {
@@ -334,7 +406,7 @@ fn ok<T>(what: &str, r: Result<T, StorageError>) -> Result<T, String> {
 
 fn run_case<F: StoreFactory>(factory: &mut F, ops: &[Op]) -> Result<(), String> {
     let mut store = Some(factory.create());
-    let mut model = Model { log: ModelLog::default(), window: vec![ModelLog::default()], data: None };
+    let mut model = Model { log: ModelLog::default(), window: vec![ModelLog::default()], data: None, staged: None };
     for (i, op) in ops.iter().enumerate() {
         let result = catch_unwind(AssertUnwindSafe(|| run_op(factory, &mut store, &mut model, op)));
         match result {
@@ -349,9 +421,17 @@ fn run_case<F: StoreFactory>(factory: &mut F, ops: &[Op]) -> Result<(), String> 
                 return Err(format!("operation {i} ({op:?}) panicked: {msg}"));
             }
         }
-        let s = store.as_ref().expect("the store is present between operations");
-        let read_data = matches!(op, Op::Reopen { .. } | Op::Install { .. } | Op::Compact { .. } | Op::Persist { .. });
-        verify(s, &model, read_data).map_err(|e| format!("after operation {i} ({op:?}): {e}"))?;
+        let (log, snapshots) = store.as_ref().expect("the stores are present between operations");
+        let read_data = matches!(
+            op,
+            Op::Reopen { .. }
+                | Op::Install { .. }
+                | Op::Receive { .. }
+                | Op::Compact { .. }
+                | Op::Persist { .. }
+                | Op::Stale { .. }
+        );
+        verify(log, snapshots, &model, read_data).map_err(|e| format!("after operation {i} ({op:?}): {e}"))?;
     }
     Ok(())
 }
@@ -380,16 +460,39 @@ fn snapshot_bytes(seed: u32, index: Index) -> Vec<u8> {
     (0..len).map(|k| (k as u64).wrapping_mul(31).wrapping_add(index ^ seed as u64) as u8).collect()
 }
 
-fn store_data<S: Storage>(store: &mut S, model: &mut Model, meta: &SnapshotMeta, seed: u32) -> Result<(), String> {
+/// Streams a snapshot into the store; `finish` it (a local snapshot) or `stage` it (one
+/// received from a peer).
+fn store_data<S: SnapshotStore>(
+    snapshots: &mut S,
+    model: &mut Model,
+    meta: &SnapshotMeta,
+    seed: u32,
+    staged: bool,
+) -> Result<(), String> {
     let bytes = snapshot_bytes(seed, meta.index);
-    let mut writer = ok("begin_snapshot", store.begin_snapshot(meta))?;
+    let mut writer = ok("begin", snapshots.begin(meta))?;
     // Several writes, as a streaming producer would make.
     for chunk in bytes.chunks(4096) {
         writer.write_all(chunk).map_err(|e| format!("writing snapshot data failed: {e}"))?;
     }
-    ok("finish_snapshot", store.finish_snapshot(writer))?;
-    model.data = Some((meta.clone(), bytes));
+    if staged {
+        ok("stage", snapshots.stage(writer))?;
+        model.staged = Some((meta.clone(), bytes));
+    } else {
+        if !ok("finish", snapshots.finish(writer))? {
+            return Err(format!("finish of snapshot {} (not behind the latest) returned false", meta.index));
+        }
+        model.data = Some((meta.clone(), bytes));
+    }
     Ok(())
+}
+
+/// Reads a whole snapshot back.
+fn read_all(what: &str, opened: Option<(SnapshotMeta, impl Read)>) -> Result<Option<(SnapshotMeta, Vec<u8>)>, String> {
+    let Some((meta, mut reader)) = opened else { return Ok(None) };
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).map_err(|e| format!("reading the {what} snapshot failed: {e}"))?;
+    Ok(Some((meta, got)))
 }
 
 fn membership(seed: u32) -> Membership {
@@ -402,11 +505,11 @@ fn membership(seed: u32) -> Membership {
 
 fn run_op<F: StoreFactory>(
     factory: &mut F,
-    slot: &mut Option<F::Store>,
+    slot: &mut Option<(F::Log, F::Snapshots)>,
     model: &mut Model,
     op: &Op,
 ) -> Result<(), String> {
-    let store = slot.as_mut().expect("the store is present between operations");
+    let (store, snapshots) = slot.as_mut().expect("the stores are present between operations");
     let log = &model.log;
     let (point, last, commit) = (log.point.index, log.last_index(), log.commit());
     match *op {
@@ -446,7 +549,7 @@ fn run_op<F: StoreFactory>(
                     let c = lo_c + Index::from(at) % (commit - lo_c + 1);
                     let term = log.term(c).expect("c is in the log");
                     let meta = SnapshotMeta { index: c, term, membership: membership(seed) };
-                    store_data(store, model, &meta, seed)?;
+                    store_data(snapshots, model, &meta, seed, false)?;
                     Some(meta)
                 }
                 _ => None,
@@ -466,7 +569,7 @@ fn run_op<F: StoreFactory>(
                 ..log.hard_state
             };
             let meta = SnapshotMeta { index: s, term, membership: membership(seed) };
-            store_data(store, model, &meta, seed)?;
+            store_data(snapshots, model, &meta, seed, false)?;
             if data_only {
                 // A crash before the persist recording the point: the core had reset its
                 // log to the snapshot, so nothing else may happen before the restart.
@@ -478,6 +581,61 @@ fn run_op<F: StoreFactory>(
                 model.apply_persist(&persist);
             }
         }
+        Op::Receive { ahead, term_bump, then_append, outcome, sync, seed } => {
+            let s = commit.max(point).max(model.data_index()) + 1 + Index::from(ahead % 4);
+            let term = log.last_term() + Term::from(term_bump);
+            let hs_term = log.hard_state.term.max(term);
+            let hs = HardState {
+                term: hs_term,
+                vote: raft_vote(&log.hard_state, hs_term, None),
+                commit: s,
+                ..log.hard_state
+            };
+            let meta = SnapshotMeta { index: s, term, membership: membership(seed) };
+            let entries = make_entries(s + 1, u64::from(then_append % 3), term, seed as u8, seed);
+            let persist = Persist { seq: 1, hard_state: Some(hs), entries, snapshot: Some(Box::new(meta.clone())) };
+            store_data(snapshots, model, &meta, seed, true)?;
+            check("staged meta after stage", snapshots.staged(), Some(meta.clone()))?;
+            match outcome % 5 {
+                0 => {
+                    ok("discard_staged", snapshots.discard_staged())?;
+                    model.staged = None;
+                }
+                1 => {
+                    // Install: the state machine reads the staged snapshot, then it is
+                    // promoted, then the core persists its point.
+                    let got = read_all("staged", ok("open_staged", snapshots.open_staged())?)?;
+                    check("staged snapshot read back", got.as_ref(), model.staged.as_ref())?;
+                    check("promoted meta", ok("promote", snapshots.promote())?, meta)?;
+                    model.data = model.staged.take();
+                    ok("apply_persist (staged install)", apply_persist(store, &persist))?;
+                    model.apply_persist(&persist);
+                    if sync {
+                        ok("sync", store.sync())?;
+                        model.window = vec![model.log.clone()];
+                    }
+                }
+                2 => {
+                    // Still undecided: later operations run with a snapshot staged.
+                }
+                3 => {
+                    // A crash before the core decided: the staged snapshot must not
+                    // replace the latest one.
+                    reopen(factory, slot, model, u64::from(seed))?;
+                }
+                _ => {
+                    // The point reaches the log first (maybe durably), then a crash
+                    // before the promotion: restore promotes it only if the point survived.
+                    ok("apply_persist (point before promotion)", apply_persist(store, &persist))?;
+                    model.apply_persist(&persist);
+                    if sync {
+                        ok("sync", store.sync())?;
+                        model.window = vec![model.log.clone()];
+                    }
+                    reopen(factory, slot, model, u64::from(seed))?;
+                }
+            }
+        }
         Op::Compact { at, data_only, via_persist, seed } => {
             let lo = point.max(model.data_index());
             if lo > commit {
@@ -486,7 +644,7 @@ fn run_op<F: StoreFactory>(
             let c = lo + Index::from(at) % (commit - lo + 1);
             let meta =
                 SnapshotMeta { index: c, term: log.term(c).expect("c is in the log"), membership: membership(seed) };
-            store_data(store, model, &meta, seed)?;
+            store_data(snapshots, model, &meta, seed, false)?;
             if !data_only {
                 if via_persist {
                     let persist = Persist { seq: 1, hard_state: None, entries: vec![], snapshot: Some(Box::new(meta)) };
@@ -541,6 +699,31 @@ fn run_op<F: StoreFactory>(
                 return Err(format!("{what} was accepted"));
             }
         }
+        Op::Stale { seed } => {
+            let latest = model.data_index();
+            if latest == 0 {
+                return Ok(());
+            }
+            let meta = SnapshotMeta { index: Index::from(seed) % latest, term: 0, membership: membership(seed) };
+            let mut writer = ok("begin", snapshots.begin(&meta))?;
+            writer.write_all(b"stale").map_err(|e| format!("writing snapshot data failed: {e}"))?;
+            if ok("finish (stale)", snapshots.finish(writer))? {
+                return Err(format!("finish of snapshot {} behind the latest {latest} returned true", meta.index));
+            }
+            store_data(snapshots, model, &meta, seed, true)?;
+            match snapshots.promote() {
+                Err(StorageError::StaleSnapshot { .. }) => {}
+                other => {
+                    return Err(format!(
+                        "promoting snapshot {} behind the latest {latest}: {:?}, not StaleSnapshot",
+                        meta.index,
+                        other.map_err(|e| e.to_string())
+                    ))
+                }
+            }
+            ok("discard_staged", snapshots.discard_staged())?;
+            model.staged = None;
+        }
         Op::BadTruncate => {
             if store.truncate_from(point).is_ok() {
                 return Err(format!("truncating at the snapshot point {point} was accepted"));
@@ -554,42 +737,42 @@ fn run_op<F: StoreFactory>(
 /// leave (after moving the point to newer snapshot data, as `restore` does).
 fn reopen<F: StoreFactory>(
     factory: &mut F,
-    slot: &mut Option<F::Store>,
+    slot: &mut Option<(F::Log, F::Snapshots)>,
     model: &mut Model,
     hint: u64,
 ) -> Result<(), String> {
-    let old = slot.take().expect("the store is present between operations");
-    let reopened = slot.insert(factory.reopen(old, hint));
-    let restored = ok("restore after reopen", restore(reopened))?;
+    let (log, snapshots) = slot.take().expect("the stores are present between operations");
+    let (log, snapshots) = slot.insert(factory.reopen(log, snapshots, hint));
+    let restored = ok("restore after reopen", restore(log, snapshots))?;
+    check("staged snapshot after restore", snapshots.staged(), None)?;
+    let latest = snapshots.latest();
     let mut found = None;
     for candidate in model.window.iter().rev() {
-        let mut c = candidate.clone();
-        if let Some((data, _)) = &model.data {
-            if data.index > c.point.index {
-                c.set_point(data);
-                // `restore` raises the term to the snapshot's (see `raft_storage::restore`).
-                if c.hard_state.term < data.term {
-                    c.hard_state = HardState { term: data.term, vote: None, ..c.hard_state };
-                }
-            }
-        }
-        if restored.hard_state == c.hard_state && restored.snapshot == c.point && restored.entries == c.entries {
-            found = Some(c);
+        let (c, data) = model.restored(candidate);
+        if restored.hard_state == c.hard_state
+            && restored.snapshot == c.point
+            && restored.entries == c.entries
+            && latest == data.as_ref().map(|(m, _)| m.clone())
+        {
+            found = Some((c, data));
             break;
         }
     }
-    let Some(state) = found else {
+    let Some((state, data)) = found else {
         return Err(format!(
-            "the reopened store restored a state that no prefix of the unsynced calls explains: \
-             hard state {:?}, snapshot point {:?}, entries {}..={}; the synced state was hard state {:?}, \
-             point {:?}, entries up to {}",
+            "the reopened stores restored a state that no prefix of the unsynced calls explains: \
+             hard state {:?}, snapshot point {:?}, entries {}..={}, latest snapshot {:?}; the synced state \
+             was hard state {:?}, point {:?}, entries up to {}; latest snapshot {:?}, staged {:?}",
             restored.hard_state,
             restored.snapshot,
             restored.snapshot.index + 1,
             restored.snapshot.index + restored.entries.len() as Index,
+            latest,
             model.window[0].hard_state,
             model.window[0].point,
             model.window[0].last_index(),
+            model.data.as_ref().map(|(m, _)| m),
+            model.staged.as_ref().map(|(m, _)| m),
         ));
     };
     check("restored applied index", restored.applied, state.point.index)?;
@@ -605,11 +788,18 @@ fn reopen<F: StoreFactory>(
     }
     model.log = state;
     model.window = vec![model.log.clone()];
+    model.data = data;
+    model.staged = None;
     Ok(())
 }
 
-/// Compares every observable of `store` with the model.
-fn verify<S: Storage>(store: &S, model: &Model, read_data: bool) -> Result<(), String> {
+/// Compares every observable of the stores with the model.
+fn verify<L: LogStore, S: SnapshotStore>(
+    store: &L,
+    snapshots: &S,
+    model: &Model,
+    read_data: bool,
+) -> Result<(), String> {
     let log = &model.log;
     check("hard state", store.hard_state(), log.hard_state)?;
     check("snapshot point", store.snapshot_point(), log.point.clone())?;
@@ -648,20 +838,307 @@ fn verify<S: Storage>(store: &S, model: &Model, read_data: bool) -> Result<(), S
     if store.entries(last + 1..last + 2).is_ok() {
         return Err(format!("entries past the last index {last} were served"));
     }
-    check("snapshot data meta", store.snapshot_data_meta(), model.data.as_ref().map(|(m, _)| m.clone()))?;
+    check("latest snapshot meta", snapshots.latest(), model.data.as_ref().map(|(m, _)| m.clone()))?;
+    check("staged snapshot meta", snapshots.staged(), model.staged.as_ref().map(|(m, _)| m.clone()))?;
     if read_data {
-        match (ok("open_snapshot", store.open_snapshot())?, &model.data) {
-            (None, None) => {}
-            (Some((meta, mut reader)), Some((want_meta, want))) => {
-                check("opened snapshot meta", &meta, want_meta)?;
-                let mut got = Vec::new();
-                reader.read_to_end(&mut got).map_err(|e| format!("reading snapshot data failed: {e}"))?;
-                if &got != want {
-                    return Err(format!("snapshot data: {} bytes read back, {} written", got.len(), want.len()));
+        let got = read_all("latest", ok("open_latest", snapshots.open_latest())?)?;
+        if got != model.data {
+            return Err(format!(
+                "open_latest: the store returned {:?}, the model expects {:?}",
+                got.map(|(m, b)| (m, b.len())),
+                model.data.as_ref().map(|(m, b)| (m, b.len()))
+            ));
+        }
+        let got = read_all("staged", ok("open_staged", snapshots.open_staged())?)?;
+        if got != model.staged {
+            return Err(format!(
+                "open_staged: the store returned {:?}, the model expects {:?}",
+                got.map(|(m, b)| (m, b.len())),
+                model.staged.as_ref().map(|(m, b)| (m, b.len()))
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How much [`check_concurrency`] runs. [`Concurrency::default`] reads `RAFT_STORAGE_SEED`
+/// from the environment.
+#[derive(Clone, Debug)]
+pub struct Concurrency {
+    /// The seed of case 0; case `i` uses `seed + i`.
+    pub seed: u64,
+    /// The number of cases (each starts from empty stores).
+    pub cases: u64,
+    /// Log syncs per case.
+    pub syncs: u64,
+    /// The size of each snapshot written on the other thread, in bytes.
+    pub snapshot_bytes: usize,
+    /// Crash copies taken per case, at random moments.
+    pub crash_copies: usize,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        let seed = std::env::var("RAFT_STORAGE_SEED").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0xC0C0);
+        Concurrency { seed, cases: 4, syncs: 80, snapshot_bytes: 1 << 20, crash_copies: 6 }
+    }
+}
+
+/// The entry the concurrency check writes at `index`.
+fn concurrent_entry(index: Index) -> Entry {
+    let len = (index as usize * 13) % 90;
+    Entry { term: 1, index, payload: Payload::Command(Bytes::from(vec![(index % 251) as u8; len])) }
+}
+
+/// Chunk `k` of the snapshot at `index`: the bytes are a function of both.
+fn concurrent_chunk(index: Index, k: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u64 ^ index.wrapping_mul(7919) ^ k as u64) as u8).collect()
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// Streams the snapshot at `index` of `total` bytes into `w`.
+fn write_concurrent_snapshot(w: &mut impl Write, index: Index, total: usize) -> std::io::Result<()> {
+    let mut k = 0;
+    while k * CHUNK < total {
+        w.write_all(&concurrent_chunk(index, k, CHUNK.min(total - k * CHUNK)))?;
+        k += 1;
+    }
+    Ok(())
+}
+
+/// Reads a snapshot written by [`write_concurrent_snapshot`] and compares it chunk by chunk.
+fn check_concurrent_snapshot(r: &mut impl Read, index: Index, total: usize) -> Result<(), String> {
+    let mut k = 0;
+    let mut buf = vec![0; CHUNK];
+    while k * CHUNK < total {
+        let len = CHUNK.min(total - k * CHUNK);
+        r.read_exact(&mut buf[..len]).map_err(|e| format!("reading snapshot {index}, chunk {k}: {e}"))?;
+        if buf[..len] != concurrent_chunk(index, k, len)[..] {
+            return Err(format!("snapshot {index}: chunk {k} differs from what was written"));
+        }
+        k += 1;
+    }
+    if r.read(&mut buf[..1]).map_err(|e| format!("reading past snapshot {index}: {e}"))? != 0 {
+        return Err(format!("snapshot {index} is longer than the {total} bytes written"));
+    }
+    Ok(())
+}
+
+/// What the worker thread reports: a snapshot finished (or promoted) and durable.
+type Done = Result<SnapshotMeta, String>;
+
+/// Runs the log store and the snapshot store on two threads at once.
+///
+/// Each case bootstraps nothing and starts with a synced log. The main thread then appends
+/// and syncs `syncs` times (one `Persist` per sync, the commit index following the log);
+/// a worker thread owns snapshot work: for every request it streams `snapshot_bytes`
+/// bytes into a writer, then either finishes it (a local snapshot) or stages it, reads it
+/// back from the slot and promotes it (an install), and reports it durable. The main
+/// thread records each reported snapshot's point in its next `Persist`, as the core would.
+/// The snapshot store sits behind a mutex taken only for the store calls, never while the
+/// worker streams bytes, so the log keeps syncing while a writer is open.
+///
+/// At `crash_copies` random moments (after a persist and before its sync, or after the
+/// sync) it takes a crash copy through [`StoreFactory::crash_copy`] and checks that it
+/// restores, that `raft_core::Node::new` accepts it, that every entry is the one written
+/// and none synced is lost, that the latest snapshot is at least the last one reported
+/// durable and reads back byte for byte, and that nothing staged survives [`restore`].
+/// Finally the stores are reopened through [`StoreFactory::reopen`] and checked the same
+/// way.
+///
+/// # Panics
+///
+/// On the first violation, with the case's seed.
+pub fn check_concurrency<F: StoreFactory>(factory: &mut F, config: &Concurrency) {
+    for case in 0..config.cases {
+        let seed = config.seed.wrapping_add(case);
+        if let Err(e) = concurrent_case(factory, config, seed) {
+            panic!("storage concurrency check failed: {e}\nreplay with RAFT_STORAGE_SEED={seed}");
+        }
+    }
+}
+
+/// What a crash copy must keep.
+struct Reported {
+    /// The last index a sync returned for.
+    synced_last: Index,
+    /// The newest snapshot reported durable by the worker.
+    snapshot: Option<SnapshotMeta>,
+}
+
+fn concurrent_case<F: StoreFactory>(factory: &mut F, config: &Concurrency, seed: u64) -> Result<(), String> {
+    let mut rng = seed | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let (mut log, snapshots) = factory.create();
+    let first: Vec<Entry> = (1..=20).map(concurrent_entry).collect();
+    ok("append", log.append(&first))?;
+    ok("save_hard_state", log.save_hard_state(&HardState { term: 1, vote: Some(1), commit: 20, incarnation: 1 }))?;
+    ok("sync", log.sync())?;
+    let copies: Vec<(u64, bool)> = (0..config.crash_copies).map(|_| (next() % config.syncs, next() % 2 == 0)).collect();
+    let snapshots = Mutex::new(snapshots);
+    let bytes = config.snapshot_bytes;
+    let mut reported = Reported { synced_last: 20, snapshot: None };
+    let (request_tx, request_rx) = mpsc::channel::<(SnapshotMeta, bool)>();
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let result = std::thread::scope(|scope| {
+        let store = &snapshots;
+        scope.spawn(move || {
+            for (meta, staged) in request_rx {
+                let done = worker_snapshot(store, &meta, staged, bytes).map(|()| meta);
+                if done_tx.send(done).is_err() {
+                    break;
                 }
             }
-            (got, _) => return Err(format!("open_snapshot returned {:?}", got.map(|(m, _)| m))),
+        });
+        let mut outstanding = false;
+        let mut pending_point: Option<SnapshotMeta> = None;
+        let mut requests = 0u64;
+        let mut copies_taken = 0;
+        // Four times per case the log waits for the snapshot in progress, so that every
+        // case finishes and promotes some however the two threads are scheduled.
+        let wait_every = (config.syncs / 4).max(1);
+        for i in 0..config.syncs {
+            if outstanding && i % wait_every == wait_every - 1 {
+                let done = done_rx.recv().map_err(|_| "the worker stopped".to_string())?;
+                let meta = done?;
+                outstanding = false;
+                reported.snapshot = Some(meta.clone());
+                pending_point = Some(meta);
+            }
+            for done in done_rx.try_iter() {
+                let meta = done?;
+                outstanding = false;
+                reported.snapshot = Some(meta.clone());
+                pending_point = Some(meta);
+            }
+            let last = log.last_index();
+            let count = 1 + next() % 6;
+            let entries: Vec<Entry> = (last + 1..=last + count).map(concurrent_entry).collect();
+            let hs = HardState { term: 1, vote: Some(1), commit: last + count, incarnation: 1 };
+            let persist =
+                Persist { seq: i + 1, hard_state: Some(hs), entries, snapshot: pending_point.take().map(Box::new) };
+            ok("apply_persist", apply_persist(&mut log, &persist))?;
+            for &(at, before_sync) in &copies {
+                if at == i && before_sync {
+                    copies_taken += 1;
+                    let (l, s) = {
+                        let guard = snapshots.lock().map_err(|_| "the worker panicked".to_string())?;
+                        factory.crash_copy(&log, &guard, next())
+                    };
+                    check_restored(l, s, &reported, bytes).map_err(|e| format!("crash copy before sync {i}: {e}"))?;
+                }
+            }
+            ok("sync", log.sync())?;
+            reported.synced_last = log.last_index();
+            for &(at, before_sync) in &copies {
+                if at == i && !before_sync {
+                    copies_taken += 1;
+                    let (l, s) = {
+                        let guard = snapshots.lock().map_err(|_| "the worker panicked".to_string())?;
+                        factory.crash_copy(&log, &guard, next())
+                    };
+                    check_restored(l, s, &reported, bytes).map_err(|e| format!("crash copy after sync {i}: {e}"))?;
+                }
+            }
+            if !outstanding {
+                // A snapshot at the commit index, which the log agrees with.
+                let index = log.last_index();
+                let meta = SnapshotMeta { index, term: 1, membership: Membership::with_voters([1]) };
+                requests += 1;
+                request_tx.send((meta, requests % 2 == 0)).map_err(|_| "the worker stopped".to_string())?;
+                outstanding = true;
+            }
         }
+        drop(request_tx);
+        for done in done_rx.iter() {
+            reported.snapshot = Some(done?);
+        }
+        if copies_taken != config.crash_copies {
+            return Err(format!("{copies_taken} crash copies taken, {} planned", config.crash_copies));
+        }
+        if requests < 4 {
+            return Err(format!("only {requests} snapshots were requested in {} syncs", config.syncs));
+        }
+        Ok(())
+    });
+    result?;
+    let snapshots = snapshots.into_inner().map_err(|_| "the worker panicked".to_string())?;
+    let (l, s) = factory.reopen(log, snapshots, next());
+    check_restored(l, s, &reported, bytes).map_err(|e| format!("after the final reopen: {e}"))
+}
+
+/// The worker's part: stream a snapshot without holding the store, then finish it, or
+/// stage, read back and promote it.
+fn worker_snapshot<S: SnapshotStore>(
+    store: &Mutex<S>,
+    meta: &SnapshotMeta,
+    staged: bool,
+    bytes: usize,
+) -> Result<(), String> {
+    let lock = || store.lock().map_err(|_| "the snapshot store's mutex is poisoned".to_string());
+    let mut writer = ok("begin", lock()?.begin(meta))?;
+    write_concurrent_snapshot(&mut writer, meta.index, bytes).map_err(|e| format!("writing a snapshot: {e}"))?;
+    if !staged {
+        return match ok("finish", lock()?.finish(writer))? {
+            true => Ok(()),
+            false => Err(format!("finish of snapshot {} (past every earlier one) returned false", meta.index)),
+        };
+    }
+    ok("stage", lock()?.stage(writer))?;
+    let opened = ok("open_staged", lock()?.open_staged())?;
+    let Some((got, mut reader)) = opened else { return Err("nothing staged after stage".into()) };
+    check("staged meta", &got, meta)?;
+    check_concurrent_snapshot(&mut reader, meta.index, bytes)?;
+    check("promoted meta", ok("promote", lock()?.promote())?, meta.clone())
+}
+
+fn check_restored<L: LogStore, S: SnapshotStore>(
+    mut log: L,
+    mut snapshots: S,
+    reported: &Reported,
+    bytes: usize,
+) -> Result<(), String> {
+    let restored = ok("restore", restore(&mut log, &mut snapshots))?;
+    check("staged snapshot after restore", snapshots.staged(), None)?;
+    let last = restored.snapshot.index + restored.entries.len() as Index;
+    if last < reported.synced_last {
+        return Err(format!("the log ends at {last}, but entries up to {} were synced", reported.synced_last));
+    }
+    for e in &restored.entries {
+        check(&format!("entry {}", e.index), e, &concurrent_entry(e.index))?;
+    }
+    let latest = snapshots.latest();
+    if let Some(want) = &reported.snapshot {
+        if latest.as_ref().is_none_or(|l| l.index < want.index) {
+            return Err(format!("snapshot {} was reported durable, but the latest is {latest:?}", want.index));
+        }
+    }
+    if let Some(l) = &latest {
+        if restored.snapshot.index < l.index {
+            return Err(format!(
+                "the snapshot point {} is behind the latest snapshot {}",
+                restored.snapshot.index, l.index
+            ));
+        }
+        let Some((meta, mut reader)) = ok("open_latest", snapshots.open_latest())? else {
+            return Err("latest() names a snapshot that open_latest does not return".into());
+        };
+        check("opened meta", &meta, l)?;
+        check_concurrent_snapshot(&mut reader, meta.index, bytes)?;
+    }
+    if let Err(e) = Node::new(Config::new(1), restored.clone(), Instant::ZERO) {
+        return Err(format!(
+            "Node::new refuses the restored state ({e}): hard state {:?}, point {:?}, {} entries",
+            restored.hard_state,
+            restored.snapshot,
+            restored.entries.len()
+        ));
     }
     Ok(())
 }

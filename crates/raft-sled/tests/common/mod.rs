@@ -1,7 +1,7 @@
 //! Helpers shared by the file-level tests: crash copies and byte-level damage.
 #![allow(dead_code)]
 
-use raft_sled::SledStorage;
+use raft_sled::SledLogStore;
 use std::path::{Path, PathBuf};
 
 /// The on-disk record of `value`: CRC-32 (LE) of the postcard payload, then the payload
@@ -35,8 +35,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// What a `kill -9` of the process would leave of `store`: its files as they are now,
 /// copied to `to` while the store is still open (sled's drop would flush). The store is
 /// then dropped; only the copy is used afterwards.
-pub fn crash_copy(store: SledStorage, to: &Path) -> PathBuf {
-    use raft_storage::Storage;
+pub fn crash_copy(store: SledLogStore, to: &Path) -> PathBuf {
+    use raft_storage::LogStore;
     copy_dir(store.path(), to);
     drop(store);
     to.to_path_buf()
@@ -63,8 +63,8 @@ pub fn flip_in_file(path: &Path, needle: &[u8]) -> usize {
 }
 
 /// Waits for sled to let go of a dropped database's lock, then opens the store.
-pub fn open(dir: &Path) -> Result<SledStorage, raft_storage::StorageError> {
-    SledStorage::open(dir, &raft_sled::SledConfig::default())
+pub fn open(dir: &Path) -> Result<SledLogStore, raft_storage::StorageError> {
+    SledLogStore::open(dir, &raft_sled::SledConfig::default())
 }
 
 /// Asserts the error names the store path and mentions `index`.

@@ -1,6 +1,7 @@
 //! The child process of the crash test: opens a sled store, then runs a follower-like
 //! workload forever — appends, term changes and votes, truncations of uncommitted
-//! suffixes, compactions, and installs of snapshots that disagree with the log — printing
+//! suffixes, compactions, and installs of snapshots that disagree with the log (staged in
+//! the snapshot store, then promoted before or after their point is persisted) — printing
 //! a `synced …` line (see `workload::Report`) after every sync, and an `event …` line
 //! when it starts a new term, truncates, compacts or installs a snapshot. The test kills it with
 //! SIGKILL at a random moment and checks that nothing reported was lost.
@@ -10,8 +11,8 @@
 mod workload;
 
 use raft_core::{HardState, Persist, SnapshotMeta};
-use raft_sled::{SledConfig, SledStorage};
-use raft_storage::{apply_persist, restore, Storage};
+use raft_sled::SledConfig;
+use raft_storage::{apply_persist, restore, LogStore, SnapshotStore};
 use std::io::Write;
 use workload::Report;
 
@@ -28,8 +29,8 @@ fn main() {
 }
 
 fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let mut store = SledStorage::open(dir, &SledConfig::default())?;
-    let restored = restore(&mut store)?;
+    let (mut store, mut snapshots) = raft_sled::open(dir, &SledConfig::default())?;
+    let restored = restore(&mut store, &mut snapshots)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "ready {}", store.last_index())?;
     stdout.flush()?;
@@ -64,14 +65,21 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
             let vote = next() % 4;
             hs = HardState { term, vote: (vote > 0).then_some(vote), ..hs };
         }
+        let mut promote_after_sync = false;
         if roll < 4 && last > commit {
             // A snapshot from a new leader that disagrees with the log: at an index past
-            // the commit point, in the new term (no stored entry has it).
+            // the commit point, in the new term (no stored entry has it). Received into
+            // the staging slot, then promoted: before its point is persisted, or after
+            // (a kill in between leaves a staged snapshot that `restore` promotes).
             let index = commit + 1 + next() % (last - commit + 5);
             let meta = SnapshotMeta { index, term, membership: Default::default() };
-            let mut writer = store.begin_snapshot(&meta)?;
+            let mut writer = snapshots.begin(&meta)?;
             writer.write_all(&workload::snapshot_data(index, term))?;
-            store.finish_snapshot(writer)?;
+            snapshots.stage(writer)?;
+            promote_after_sync = next() % 2 == 0;
+            if !promote_after_sync {
+                snapshots.promote()?;
+            }
             persist.snapshot = Some(Box::new(meta));
             writeln!(stdout, "event install {index}")?;
             commit = index;
@@ -93,16 +101,21 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
                 let index = commit - workload::KEEP;
                 let t = store.term(index)?.expect("the log holds the compaction point");
                 let meta = SnapshotMeta { index, term: t, membership: Default::default() };
-                let mut writer = store.begin_snapshot(&meta)?;
+                let mut writer = snapshots.begin(&meta)?;
                 writer.write_all(&workload::snapshot_data(index, t))?;
-                store.finish_snapshot(writer)?;
-                persist.snapshot = Some(Box::new(meta));
-                writeln!(stdout, "event compact {index}")?;
+                // The point is recorded only for a snapshot that became the latest.
+                if snapshots.finish(writer)? {
+                    persist.snapshot = Some(Box::new(meta));
+                    writeln!(stdout, "event compact {index}")?;
+                }
             }
         }
         persist.hard_state = Some(hs);
         apply_persist(&mut store, &persist)?;
         store.sync()?;
+        if promote_after_sync {
+            snapshots.promote()?;
+        }
         let last = store.last_index();
         let report = Report {
             last: (last, store.term(last)?.unwrap_or(0)),
