@@ -68,7 +68,7 @@
 //!     Install(SnapshotMeta),
 //!     Discard(SnapshotMeta),
 //! }
-//! # fn route(_: Action, _: &mpsc::Sender<SnapshotJob>) {}
+//! # fn route(_: Action) {}
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // raft_sled::open(dir, &config) in production: the same pair, on disk.
@@ -123,7 +123,11 @@
 //!                 apply_persist(&mut log, &p)?;
 //!                 persisted = Some(p.seq);
 //!             }
-//!             other => route(other, &jobs), // send, apply, snapshot jobs (safe before the sync)
+//!             // Snapshot work goes to the applier (safe before the sync).
+//!             Action::CreateSnapshot { meta } => jobs.send(SnapshotJob::Create(*meta))?,
+//!             Action::InstallSnapshot { meta } => jobs.send(SnapshotJob::Install(*meta))?,
+//!             Action::DiscardSnapshot { meta, .. } => jobs.send(SnapshotJob::Discard(*meta))?,
+//!             other => route(other), // send, apply, answer clients (safe before the sync)
 //!         }
 //!     }
 //!     if let Some(seq) = persisted {
