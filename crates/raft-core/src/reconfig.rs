@@ -254,8 +254,8 @@ impl Node {
             return;
         }
         if index <= self.log.snapshot_index() {
-            // An installed snapshot overtook it; nothing to compact.
-            self.metrics.ignored_runtime_reports += 1;
+            // An installed snapshot overtook it (the applier made it while the install
+            // ran): nothing to compact, and nothing wrong.
             return;
         }
         let Some(term) = self.log.term(index) else {
@@ -351,8 +351,8 @@ impl Node {
         self.emit_membership_loaded(MembershipSource::Snapshot);
         self.apply_sent = meta.index;
         self.applied = meta.index;
-        // A snapshot asked for before the install is older than it: forget the request.
-        self.snapshot_requested = None;
+        // A snapshot asked for before the install stays asked for: its report may still
+        // come (the applier may be making it right now), and is then ignored as older.
         // Our own proposals folded into the snapshot: their fate is not knowable here.
         while self.proposals.front().is_some_and(|(i, _, _)| *i <= meta.index) {
             let (index, _, id) = self.proposals.pop_front().expect("front exists");

@@ -220,6 +220,45 @@ fn a_newer_snapshot_than_the_one_asked_for_is_accepted() {
     assert_eq!(c.node(1).metrics().ignored_runtime_reports, 0, "the report for the newer snapshot is taken");
 }
 
+/// A snapshot the applier was making when an install from the leader overtook it is
+/// reported afterwards: the report is taken quietly (nothing older is compacted over the
+/// newer snapshot), and later snapshots are asked for as usual.
+#[test]
+fn a_snapshot_overtaken_by_an_install_is_reported_without_harm() {
+    let mut c = Cluster::with_config(3, |cfg| cfg.snapshot_policy.max_entries = 4);
+    c.elect(1);
+    c.stabilize();
+    c.peer(3).hold_snapshots = true;
+    for _ in 0..4 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    let asked = c.peers[&3]
+        .outputs
+        .iter()
+        .find_map(|a| if let Action::CreateSnapshot { meta } = a { Some(meta.index) } else { None })
+        .expect("node 3 asked for a snapshot");
+    c.isolate(3);
+    for _ in 0..8 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    c.heal();
+    c.advance(ms(100));
+    let installed = c.node(3).snapshot().index;
+    assert!(installed > asked, "node 3 installed the leader's newer snapshot");
+    c.step(3, Input::SnapshotCreated { index: asked, success: true });
+    assert_eq!(c.node(3).snapshot().index, installed, "the older snapshot compacts nothing");
+    assert!(!c.events(3).iter().any(|e| matches!(e, Event::ReportRejected { .. })));
+    let before = c.peers[&3].outputs.iter().filter(|a| matches!(a, Action::CreateSnapshot { .. })).count();
+    for _ in 0..6 {
+        c.propose(1, b"x");
+        c.stabilize();
+    }
+    let after = c.peers[&3].outputs.iter().filter(|a| matches!(a, Action::CreateSnapshot { .. })).count();
+    assert!(after > before, "snapshots are asked for again");
+}
+
 // ---- one outcome per request ------------------------------------------------------------
 
 /// A leader transfer is answered once: with the new leader when the target took over.
