@@ -74,6 +74,7 @@
 
 #![cfg_attr(not(test), warn(missing_docs))]
 
+mod batch;
 mod config;
 mod control;
 mod election;
@@ -91,6 +92,7 @@ mod replication;
 mod status;
 mod types;
 
+pub use batch::Entries;
 pub use config::{Config, ConfigError, SnapshotPolicy};
 pub use event::{Event, Transition, TransitionReason};
 pub use io::{Action, Input, MembershipChange, Persist, ProposalError, ReadError, ReadPolicy};

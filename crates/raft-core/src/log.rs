@@ -4,10 +4,12 @@
 //! The core keeps every entry after the last snapshot in memory; compaction (taking a
 //! snapshot) is what bounds that memory. The runtime's log store is the durable copy.
 
+use crate::batch::Entries;
 use crate::membership::Membership;
 use crate::types::{Index, NodeId, Term};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// One entry of the replicated log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,12 +79,25 @@ pub struct SnapshotMeta {
 /// The in-memory log: entries `first_index()..=last_index()`, preceded by a snapshot point.
 /// Read-only outside the core (`Node::log`); only the node changes it, keeping the
 /// invariants its mutators assert (consecutive indexes, no truncation into the snapshot).
+///
+/// The entries are held as sealed shared segments (`Entries`) followed by an open tail the
+/// leader appends its proposals to. The node seals the tail when it hands entries out, so
+/// a persist, an append or an apply that falls within one segment is a window onto it, not
+/// a copy; a range that spans several segments is copied into a new batch.
 #[derive(Clone, Debug)]
 pub struct RaftLog {
     /// Index and term of the last entry folded into the snapshot (0, 0 for none).
     snapshot_index: Index,
     snapshot_term: Term,
-    entries: Vec<Entry>,
+    /// Non-empty, consecutive segments covering `snapshot_index + 1..=sealed_last`.
+    sealed: VecDeque<Entries>,
+    /// The last index held in `sealed` (`snapshot_index` if it is empty).
+    sealed_last: Index,
+    /// The open tail: entries `sealed_last + 1..`.
+    tail: Vec<Entry>,
+    /// How many entries the tail held when it was last sealed: the capacity to start the
+    /// next one with, so a leader's tail does not regrow from nothing every round.
+    tail_hint: usize,
     /// First index not yet handed to the runtime in a `Persist` action.
     unstable_from: Index,
 }
@@ -112,10 +127,13 @@ impl RaftLog {
         let mut log = RaftLog {
             snapshot_index,
             snapshot_term,
-            entries: Vec::with_capacity(entries.len()),
+            sealed: VecDeque::new(),
+            sealed_last: snapshot_index,
+            tail: Vec::new(),
+            tail_hint: 0,
             unstable_from: snapshot_index + 1,
         };
-        log.append(entries)?;
+        log.append_batch(Entries::from(entries))?;
         log.unstable_from = log.last_index() + 1;
         Ok(log)
     }
@@ -137,12 +155,15 @@ impl RaftLog {
 
     /// The index of the last entry (the snapshot index if no entry follows it).
     pub fn last_index(&self) -> Index {
-        self.snapshot_index + self.entries.len() as Index
+        self.sealed_last + self.tail.len() as Index
     }
 
     /// The term of the last entry (or of the snapshot point).
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+        match self.tail.last().or_else(|| self.sealed.back().and_then(|s| s.last())) {
+            Some(e) => e.term,
+            None => self.snapshot_term,
+        }
     }
 
     /// The term at `index`, if it is the snapshot point or held in memory.
@@ -153,44 +174,90 @@ impl RaftLog {
         self.entry(index).map(|e| e.term)
     }
 
+    /// The position in `sealed` of the segment holding `index`, which must be in
+    /// `first_index()..=sealed_last`.
+    fn segment_of(&self, index: Index) -> usize {
+        debug_assert!(index > self.snapshot_index && index <= self.sealed_last, "index {index} not sealed");
+        // Most lookups are near the end of the log: try the last segment first.
+        let back = self.sealed.len() - 1;
+        if self.sealed[back][0].index <= index {
+            return back;
+        }
+        self.sealed.partition_point(|s| s[0].index <= index) - 1
+    }
+
     /// The entry at `index`, if held in memory.
     pub fn entry(&self, index: Index) -> Option<&Entry> {
         if index <= self.snapshot_index {
             return None;
         }
-        self.entries.get((index - self.snapshot_index - 1) as usize)
+        if index > self.sealed_last {
+            return self.tail.get((index - self.sealed_last - 1) as usize);
+        }
+        let seg = &self.sealed[self.segment_of(index)];
+        seg.get((index - seg[0].index) as usize)
     }
 
-    /// Entries `lo..=hi` that are held in memory (an empty slice if none).
-    pub fn range(&self, lo: Index, hi: Index) -> &[Entry] {
+    /// Entries `lo..=hi` that are held in memory (empty if none), in index order, without
+    /// copying any.
+    pub fn iter_range(&self, lo: Index, hi: Index) -> impl Iterator<Item = &Entry> + '_ {
+        let lo = lo.max(self.first_index());
+        let hi = hi.min(self.last_index());
+        let n = if lo > hi { 0 } else { (hi - lo + 1) as usize };
+        // (first segment, offset in it, offset in the tail)
+        let (k, off, tail_off) = if n == 0 {
+            (self.sealed.len(), 0, self.tail.len())
+        } else if lo > self.sealed_last {
+            (self.sealed.len(), 0, (lo - self.sealed_last - 1) as usize)
+        } else {
+            let k = self.segment_of(lo);
+            (k, (lo - self.sealed[k][0].index) as usize, 0)
+        };
+        let first: &[Entry] = self.sealed.get(k).map_or(&[], |s| &s[off..]);
+        let rest = self.sealed.range((k + 1).min(self.sealed.len())..).flat_map(|s| s.iter());
+        first.iter().chain(rest).chain(self.tail[tail_off..].iter()).take(n)
+    }
+
+    /// Entries `lo..=hi` that are held in memory (an empty batch if none): a window onto
+    /// one sealed segment when they lie within one, otherwise a copy.
+    pub fn range(&self, lo: Index, hi: Index) -> Entries {
         let lo = lo.max(self.first_index());
         let hi = hi.min(self.last_index());
         if lo > hi {
-            return &[];
+            return Entries::new();
         }
-        let base = self.snapshot_index + 1;
-        &self.entries[(lo - base) as usize..=(hi - base) as usize]
+        if hi <= self.sealed_last {
+            let k = self.segment_of(lo);
+            let seg = &self.sealed[k];
+            let first = seg[0].index;
+            if hi < first + seg.len() as Index {
+                return seg.slice((lo - first) as usize..=(hi - first) as usize);
+            }
+        }
+        self.iter_range(lo, hi).cloned().collect()
     }
 
-    /// All entries held in memory, in index order.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// All entries held in memory, in index order (see `range` for when this copies).
+    pub fn entries(&self) -> Entries {
+        self.range(self.first_index(), self.last_index())
     }
 
     /// Up to `max_entries` entries from `lo`, stopping before `max_bytes` is exceeded
     /// (but always at least one entry if any exists, so a huge entry still makes progress).
-    pub fn batch(&self, lo: Index, max_entries: usize, max_bytes: usize) -> &[Entry] {
-        let all = self.range(lo, self.last_index());
+    pub fn batch(&self, lo: Index, max_entries: usize, max_bytes: usize) -> Entries {
         let mut bytes = 0;
         let mut n = 0;
-        for e in all.iter().take(max_entries.max(1)) {
+        for e in self.iter_range(lo, self.last_index()).take(max_entries.max(1)) {
             bytes += e.size_hint();
             if n > 0 && bytes > max_bytes {
                 break;
             }
             n += 1;
         }
-        &all[..n]
+        if n == 0 {
+            return Entries::new();
+        }
+        self.range(lo, lo + n as Index - 1)
     }
 
     /// True if the log holds an entry at `index` with `term` (index 0 always matches).
@@ -228,7 +295,8 @@ impl RaftLog {
         i
     }
 
-    /// Appends entries that must directly continue the log.
+    /// Appends entries that must directly continue the log, one by one to the open tail
+    /// (the leader's proposals). On an error the entries before the offending one stay.
     pub(crate) fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<(), LogError> {
         for e in entries {
             let expected = self.last_index() + 1;
@@ -238,9 +306,50 @@ impl RaftLog {
             if e.term < self.last_term() {
                 return Err(LogError::TermRegression { index: e.index });
             }
-            self.entries.push(e);
+            if self.tail.capacity() == 0 {
+                self.tail.reserve(self.tail_hint);
+            }
+            self.tail.push(e);
         }
         Ok(())
+    }
+
+    /// Appends a batch that must directly continue the log, keeping it as a shared segment
+    /// (no entry is copied). All or nothing: on an error the log is unchanged.
+    pub(crate) fn append_batch(&mut self, batch: Entries) -> Result<(), LogError> {
+        let (mut expected, mut term) = (self.last_index() + 1, self.last_term());
+        for e in batch.iter() {
+            if e.index != expected {
+                return Err(LogError::Gap { expected, found: e.index });
+            }
+            if e.term < term {
+                return Err(LogError::TermRegression { index: e.index });
+            }
+            (expected, term) = (expected + 1, e.term);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.seal();
+        self.sealed_last = expected - 1;
+        if let Some(back) = self.sealed.back_mut() {
+            if back.try_join(&batch) {
+                return Ok(());
+            }
+        }
+        self.sealed.push_back(batch);
+        Ok(())
+    }
+
+    /// Turns the open tail into a sealed segment, so that ranges over it can be shared.
+    /// Cheap when the tail is empty; the node calls it before handing entries out.
+    pub(crate) fn seal(&mut self) {
+        if self.tail.is_empty() {
+            return;
+        }
+        self.tail_hint = self.tail.len();
+        self.sealed_last += self.tail.len() as Index;
+        self.sealed.push_back(Entries::from(std::mem::take(&mut self.tail)));
     }
 
     /// Removes every entry at `index` and after. The caller guarantees none is committed.
@@ -250,7 +359,23 @@ impl RaftLog {
             "truncating into the snapshot: index {index} <= snapshot {}",
             self.snapshot_index
         );
-        self.entries.truncate((index - self.snapshot_index - 1) as usize);
+        if index > self.sealed_last {
+            self.tail.truncate((index - self.sealed_last - 1) as usize);
+        } else {
+            self.tail.clear();
+            while let Some(back) = self.sealed.back_mut() {
+                let first = back[0].index;
+                if first >= index {
+                    self.sealed.pop_back();
+                } else {
+                    if first + (back.len() as Index) > index {
+                        *back = back.slice(..(index - first) as usize);
+                    }
+                    break;
+                }
+            }
+            self.sealed_last = index - 1;
+        }
         self.unstable_from = self.unstable_from.min(index);
     }
 
@@ -263,18 +388,34 @@ impl RaftLog {
         let Some(term) = self.term(index) else {
             panic!("compacting to index {index} past the last index {}", self.last_index());
         };
-        let drop = (index - self.snapshot_index) as usize;
-        self.entries.drain(..drop);
+        if index > self.sealed_last {
+            self.seal();
+        }
+        while let Some(front) = self.sealed.front_mut() {
+            let first = front[0].index;
+            let last = first + front.len() as Index - 1;
+            if last <= index {
+                self.sealed.pop_front();
+            } else {
+                if first <= index {
+                    *front = front.slice((index + 1 - first) as usize..);
+                }
+                break;
+            }
+        }
         self.snapshot_index = index;
         self.snapshot_term = term;
+        self.sealed_last = self.sealed_last.max(index);
         self.unstable_from = self.unstable_from.max(index + 1);
     }
 
     /// Replaces the whole log with a snapshot point (a snapshot install from the leader).
     pub(crate) fn reset_to_snapshot(&mut self, index: Index, term: Term) {
-        self.entries.clear();
+        self.sealed.clear();
+        self.tail.clear();
         self.snapshot_index = index;
         self.snapshot_term = term;
+        self.sealed_last = index;
         self.unstable_from = index + 1;
     }
 
@@ -284,8 +425,9 @@ impl RaftLog {
     }
 
     /// Takes the entries not yet handed out for persistence, marking them handed out.
-    pub(crate) fn take_unstable(&mut self) -> Vec<Entry> {
-        let out = self.range(self.unstable_from, self.last_index()).to_vec();
+    pub(crate) fn take_unstable(&mut self) -> Entries {
+        self.seal();
+        let out = self.range(self.unstable_from, self.last_index());
         self.unstable_from = self.last_index() + 1;
         out
     }

@@ -1,6 +1,7 @@
 //! Log replication (Raft §5.3): proposals, appends with pipelining and flow control, fast
 //! backtracking of divergent logs, heartbeats, and the commit rule of §5.4.2.
 
+use crate::batch::Entries;
 use crate::event::Event;
 use crate::io::{Action, ProposalError};
 use crate::log::{Entry, Payload};
@@ -169,7 +170,7 @@ impl Node {
         from: NodeId,
         prev: Index,
         prev_term: Term,
-        entries: Vec<Entry>,
+        entries: Entries,
         leader_commit: Index,
     ) {
         self.follow(from);
@@ -195,7 +196,7 @@ impl Node {
             }
             prev_term = entries[skip - 1].term;
             prev = self.commit;
-            entries.drain(..skip);
+            entries = entries.slice(skip..);
         }
         if !self.log.matches(prev, prev_term) {
             let result = if prev > self.log.last_index() {
@@ -224,14 +225,14 @@ impl Node {
                 self.log.truncate_from(at);
                 self.on_truncate(at);
             }
-            entries.drain(..first_new);
+            let entries = entries.slice(first_new..);
             for e in &entries {
                 if let Payload::Membership(m) = &e.payload {
                     self.membership_log.push_back((e.index, crate::membership::Membership::clone(m)));
                     self.membership = crate::membership::Membership::clone(m);
                 }
             }
-            if self.log.append(entries).is_err() {
+            if self.log.append_batch(entries).is_err() {
                 // Unreachable after validation; never trust the network to keep it so.
                 self.metrics.dropped_invalid += 1;
                 return;
@@ -413,7 +414,7 @@ fn replicate_to(
                 let body = MessageBody::Append {
                     prev_log_index: prev,
                     prev_log_term: prev_term,
-                    entries: Vec::new(),
+                    entries: Entries::new(),
                     commit: ctx.commit,
                 };
                 send(out, metrics, body);
@@ -449,7 +450,7 @@ fn replicate_to(
                     MessageBody::Append {
                         prev_log_index: prev,
                         prev_log_term: prev_term,
-                        entries: Vec::new(),
+                        entries: Entries::new(),
                         commit: ctx.commit,
                     },
                 );
@@ -463,12 +464,7 @@ fn replicate_to(
         send(
             out,
             metrics,
-            MessageBody::Append {
-                prev_log_index: prev,
-                prev_log_term: prev_term,
-                entries: batch.to_vec(),
-                commit: ctx.commit,
-            },
+            MessageBody::Append { prev_log_index: prev, prev_log_term: prev_term, entries: batch, commit: ctx.commit },
         );
         pr.sent(batch_last, true);
         if pr.state == ProgressState::Probe {

@@ -41,7 +41,8 @@ pub fn restore<S: Storage + ?Sized>(store: &mut S) -> Result<RestoredState, Stor
             // cannot keep the point without the term.
             let hs = store.hard_state();
             let raised = (hs.term < data.term).then_some(HardState { term: data.term, vote: None, ..hs });
-            let persist = Persist { seq: 0, hard_state: raised, entries: Vec::new(), snapshot: Some(Box::new(data)) };
+            let persist =
+                Persist { seq: 0, hard_state: raised, entries: Default::default(), snapshot: Some(Box::new(data)) };
             store.persist(&persist)?;
             store.sync()?;
         } else if data.index < point.index {

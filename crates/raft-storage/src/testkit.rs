@@ -451,7 +451,7 @@ fn run_op<F: StoreFactory>(
                 }
                 _ => None,
             };
-            let persist = Persist { seq: 1, hard_state: hs, entries, snapshot: snapshot.map(Box::new) };
+            let persist = Persist { seq: 1, hard_state: hs, entries: entries.into(), snapshot: snapshot.map(Box::new) };
             ok("apply_persist", apply_persist(store, &persist))?;
             model.apply_persist(&persist);
         }
@@ -473,7 +473,8 @@ fn run_op<F: StoreFactory>(
                 reopen(factory, slot, model, u64::from(seed))?;
             } else {
                 let entries = make_entries(s + 1, u64::from(then_append % 3), term, seed as u8, seed);
-                let persist = Persist { seq: 1, hard_state: Some(hs), entries, snapshot: Some(Box::new(meta)) };
+                let persist =
+                    Persist { seq: 1, hard_state: Some(hs), entries: entries.into(), snapshot: Some(Box::new(meta)) };
                 ok("apply_persist (snapshot install)", apply_persist(store, &persist))?;
                 model.apply_persist(&persist);
             }
@@ -489,7 +490,12 @@ fn run_op<F: StoreFactory>(
             store_data(store, model, &meta, seed)?;
             if !data_only {
                 if via_persist {
-                    let persist = Persist { seq: 1, hard_state: None, entries: vec![], snapshot: Some(Box::new(meta)) };
+                    let persist = Persist {
+                        seq: 1,
+                        hard_state: None,
+                        entries: Default::default(),
+                        snapshot: Some(Box::new(meta)),
+                    };
                     ok("apply_persist (compaction)", apply_persist(store, &persist))?;
                     model.apply_persist(&persist);
                 } else {

@@ -227,7 +227,7 @@ impl Cluster {
                     for e in entries {
                         peer.applied.push((e.index, e.payload));
                     }
-                    peer.outputs.push(Action::Apply { entries: vec![], proposals });
+                    peer.outputs.push(Action::Apply { entries: Default::default(), proposals });
                     follow_up.push(Input::Applied { index: last });
                 }
                 Action::SendSnapshot { peer, meta } => {

@@ -1,0 +1,276 @@
+//! `Entries`: a batch of log entries shared, not copied, between the log, the persist
+//! request, every append and the apply.
+//!
+//! A leader builds each batch once; the same allocation then travels to its `Persist`, to
+//! the `Append` of every follower (in process, a follower stores the very same batch) and
+//! to the `Apply`. Handing it on costs one reference-count increment per batch instead of
+//! one payload clone per entry and copy.
+
+use crate::log::Entry;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::ops::{Bound, Deref, RangeBounds};
+use std::sync::Arc;
+
+/// A cheaply cloneable, immutable run of log entries: a window onto a shared allocation.
+///
+/// Guarantees: it dereferences to `[Entry]`, so it reads like a slice; `clone` and
+/// [`Entries::slice`] copy no entry (one reference-count increment, or none when empty);
+/// the entries never change once built. It compares, prints (`Debug`) and serializes
+/// exactly as the equivalent `Vec<Entry>`, so the wire format of `MessageBody::Append` is
+/// that of a `Vec<Entry>`.
+#[derive(Clone, Default)]
+pub struct Entries {
+    /// `None` for an empty batch, so that empty appends and persists allocate nothing.
+    buf: Option<Arc<Vec<Entry>>>,
+    start: usize,
+    end: usize,
+}
+
+impl Entries {
+    /// An empty batch (allocates nothing).
+    pub const fn new() -> Self {
+        Entries { buf: None, start: 0, end: 0 }
+    }
+
+    /// The entries `range` (positions within this batch, as for slice indexing) as a new
+    /// batch sharing this one's allocation. Panics if the range is out of bounds, like
+    /// slice indexing.
+    pub fn slice(&self, range: impl RangeBounds<usize>) -> Entries {
+        let len = self.end - self.start;
+        let lo = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i + 1,
+            Bound::Unbounded => 0,
+        };
+        let hi = match range.end_bound() {
+            Bound::Included(&i) => i + 1,
+            Bound::Excluded(&i) => i,
+            Bound::Unbounded => len,
+        };
+        assert!(lo <= hi && hi <= len, "slice {lo}..{hi} out of a batch of {len} entries");
+        if lo == hi {
+            return Entries::new();
+        }
+        Entries { buf: self.buf.clone(), start: self.start + lo, end: self.start + hi }
+    }
+
+    /// The entries as an owned vector: moved out without copying when this batch is the
+    /// only holder of its allocation, cloned otherwise.
+    pub fn into_vec(self) -> Vec<Entry> {
+        let Some(buf) = self.buf else { return Vec::new() };
+        match Arc::try_unwrap(buf) {
+            Ok(mut v) => {
+                v.truncate(self.end);
+                v.drain(..self.start);
+                v
+            }
+            Err(shared) => shared[self.start..self.end].to_vec(),
+        }
+    }
+
+    /// True if both batches are windows onto the same allocation (so neither was copied
+    /// from the other). Two empty batches share nothing.
+    pub fn shares_allocation_with(&self, other: &Entries) -> bool {
+        match (&self.buf, &other.buf) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Extends this batch by `next` if `next` is the window that directly follows it in the
+    /// same allocation; returns whether it did. Lets a log keep consecutive pieces of one
+    /// batch (several appends cut from one leader batch) as one window.
+    pub(crate) fn try_join(&mut self, next: &Entries) -> bool {
+        if self.shares_allocation_with(next) && self.end == next.start {
+            self.end = next.end;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Deref for Entries {
+    type Target = [Entry];
+
+    #[inline]
+    fn deref(&self) -> &[Entry] {
+        match &self.buf {
+            Some(buf) => &buf[self.start..self.end],
+            None => &[],
+        }
+    }
+}
+
+impl From<Vec<Entry>> for Entries {
+    /// Takes the vector as the shared allocation (no entry is copied).
+    fn from(v: Vec<Entry>) -> Self {
+        if v.is_empty() {
+            return Entries::new();
+        }
+        let end = v.len();
+        Entries { buf: Some(Arc::new(v)), start: 0, end }
+    }
+}
+
+impl From<&[Entry]> for Entries {
+    /// Clones the entries into a new allocation.
+    fn from(s: &[Entry]) -> Self {
+        Entries::from(s.to_vec())
+    }
+}
+
+impl From<Entries> for Vec<Entry> {
+    /// See [`Entries::into_vec`].
+    fn from(e: Entries) -> Self {
+        e.into_vec()
+    }
+}
+
+impl FromIterator<Entry> for Entries {
+    fn from_iter<I: IntoIterator<Item = Entry>>(iter: I) -> Self {
+        Entries::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a Entries {
+    type Item = &'a Entry;
+    type IntoIter = std::slice::Iter<'a, Entry>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for Entries {
+    type Item = Entry;
+    type IntoIter = std::vec::IntoIter<Entry>;
+
+    /// Owned entries, as [`Entries::into_vec`] gives them (cloned unless this batch is the
+    /// only holder of its allocation); iterate `&entries` to avoid that.
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_vec().into_iter()
+    }
+}
+
+impl fmt::Debug for Entries {
+    /// The same text as the equivalent `Vec<Entry>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl PartialEq for Entries {
+    fn eq(&self, other: &Entries) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Entries {}
+
+impl PartialEq<[Entry]> for Entries {
+    fn eq(&self, other: &[Entry]) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<&[Entry]> for Entries {
+    fn eq(&self, other: &&[Entry]) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<Vec<Entry>> for Entries {
+    fn eq(&self, other: &Vec<Entry>) -> bool {
+        **self == other[..]
+    }
+}
+
+impl PartialEq<Entries> for Vec<Entry> {
+    fn eq(&self, other: &Entries) -> bool {
+        self[..] == **other
+    }
+}
+
+impl Serialize for Entries {
+    /// A sequence of entries, exactly as `Vec<Entry>` serializes.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    /// Reads what `Vec<Entry>` would, into one new allocation.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Entry>::deserialize(deserializer).map(Entries::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Payload;
+    use bytes::Bytes;
+
+    fn entries(lo: u64, hi: u64) -> Vec<Entry> {
+        (lo..=hi)
+            .map(|index| Entry { term: 1, index, payload: Payload::Command(Bytes::from(vec![index as u8])) })
+            .collect()
+    }
+
+    #[test]
+    fn slices_share_the_allocation_and_see_the_right_window() {
+        let all = Entries::from(entries(1, 10));
+        let mid = all.slice(2..5);
+        assert_eq!(mid, entries(3, 5));
+        assert!(mid.shares_allocation_with(&all));
+        let inner = mid.slice(1..);
+        assert_eq!(inner, entries(4, 5));
+        assert!(inner.shares_allocation_with(&all));
+        assert_eq!(all.slice(..=0), entries(1, 1));
+        assert!(all.slice(3..3).is_empty());
+        assert!(!all.slice(3..3).shares_allocation_with(&all), "an empty batch holds nothing");
+    }
+
+    #[test]
+    #[should_panic(expected = "out of a batch")]
+    fn slicing_past_the_end_panics() {
+        let _ = Entries::from(entries(1, 3)).slice(2..4);
+    }
+
+    #[test]
+    fn into_vec_moves_when_unique_and_clones_when_shared() {
+        let all = Entries::from(entries(1, 6));
+        let window = all.slice(1..4);
+        assert_eq!(window.clone().into_vec(), entries(2, 4), "shared: cloned");
+        drop(all);
+        assert_eq!(window.into_vec(), entries(2, 4), "unique: moved, trimmed to the window");
+        assert!(Entries::new().into_vec().is_empty());
+    }
+
+    #[test]
+    fn joins_only_the_directly_following_window_of_the_same_allocation() {
+        let all = Entries::from(entries(1, 9));
+        let mut a = all.slice(0..3);
+        assert!(!a.try_join(&all.slice(4..6)), "a gap");
+        assert!(!a.try_join(&Entries::from(entries(4, 6))), "another allocation");
+        assert!(a.try_join(&all.slice(3..6)));
+        assert_eq!(a, entries(1, 6));
+    }
+
+    #[test]
+    fn serializes_debugs_and_compares_as_a_vec() {
+        let v = entries(5, 7);
+        let e = Entries::from(v.clone()).slice(..);
+        assert_eq!(postcard::to_allocvec(&e).unwrap(), postcard::to_allocvec(&v).unwrap());
+        assert_eq!(
+            postcard::to_allocvec(&Entries::new()).unwrap(),
+            postcard::to_allocvec(&Vec::<Entry>::new()).unwrap()
+        );
+        let back: Entries = postcard::from_bytes(&postcard::to_allocvec(&v).unwrap()).unwrap();
+        assert_eq!(back, v);
+        assert_eq!(format!("{e:?}"), format!("{v:?}"));
+        assert_eq!(format!("{:?}", Entries::new()), "[]");
+    }
+}
