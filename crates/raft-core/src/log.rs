@@ -314,6 +314,19 @@ impl RaftLog {
         Ok(())
     }
 
+    /// Appends one entry of `term` (at least the last term) at the next index to the open
+    /// tail and returns its index: the leader's proposals, which continue its log by
+    /// construction.
+    pub(crate) fn push(&mut self, term: Term, payload: Payload) -> Index {
+        assert!(term >= self.last_term(), "a new entry's term {term} is below the last term {}", self.last_term());
+        let index = self.last_index() + 1;
+        if self.tail.capacity() == 0 {
+            self.tail.reserve(self.tail_hint);
+        }
+        self.tail.push(Entry { term, index, payload });
+        index
+    }
+
     /// Appends a batch that must directly continue the log, keeping it as a shared segment
     /// (no entry is copied). All or nothing: on an error the log is unchanged.
     pub(crate) fn append_batch(&mut self, batch: Entries) -> Result<(), LogError> {

@@ -187,6 +187,12 @@ impl Node {
 
     /// The membership in force at `index` (which must be at or after the snapshot point).
     fn membership_at(&self, index: Index) -> Membership {
+        if index >= self.committed_membership_index && index <= self.commit {
+            // The committed configuration is the latest at or below the commit index, so no
+            // configuration entry lies between it and `index`: no need to scan the log
+            // (a scan per snapshot of 100,000 entries cost several percent of throughput).
+            return self.committed_membership.clone();
+        }
         let mut m = self.snapshot.membership.clone();
         for e in self.log.iter_range(self.log.first_index(), index) {
             if let Payload::Membership(c) = &e.payload {

@@ -4,7 +4,7 @@
 use crate::batch::Entries;
 use crate::event::Event;
 use crate::io::{Action, ProposalError};
-use crate::log::{Entry, Payload};
+use crate::log::Payload;
 use crate::message::{AppendResult, Message, MessageBody};
 use crate::node::Node;
 use crate::progress::{Progress, ProgressState};
@@ -51,10 +51,7 @@ impl Node {
     /// Appends one entry of the current term to the leader's log; it is sent at the next
     /// flush, batched with whatever else was proposed meanwhile.
     pub(crate) fn append_as_leader(&mut self, payload: Payload) -> Index {
-        let index = self.log.last_index() + 1;
-        let entry = Entry { term: self.term, index, payload };
-        self.log.append([entry]).expect("a leader's entry continues its log");
-        index
+        self.log.push(self.term, payload)
     }
 
     /// Sends whatever each peer is missing, as flow control allows.
