@@ -198,24 +198,33 @@ impl RaftLog {
         seg.get((index - seg[0].index) as usize)
     }
 
+    /// Entries `lo..=hi` that are held in memory, as the consecutive slices of the
+    /// segments (and tail) that hold them, in index order; no slice is empty.
+    fn chunks(&self, lo: Index, hi: Index) -> impl Iterator<Item = &[Entry]> + '_ {
+        let lo = lo.max(self.first_index());
+        let hi = hi.min(self.last_index());
+        // (first segment, offset in it); `sealed.len()` when the range starts in the tail.
+        let (k, off) = if lo > hi || lo > self.sealed_last {
+            (self.sealed.len(), 0)
+        } else {
+            let k = self.segment_of(lo);
+            (k, (lo - self.sealed[k][0].index) as usize)
+        };
+        let segments = self.sealed.range(k..).enumerate().map(move |(j, s)| if j == 0 { &s[off..] } else { &s[..] });
+        let tail_from = if lo > self.sealed_last { (lo - self.sealed_last - 1) as usize } else { 0 };
+        let tail = std::iter::once(self.tail.get(tail_from..).unwrap_or(&[]));
+        let mut left = if lo > hi { 0 } else { (hi - lo + 1) as usize };
+        segments.chain(tail).map_while(move |c| {
+            let c = &c[..c.len().min(left)];
+            left -= c.len();
+            (!c.is_empty()).then_some(c)
+        })
+    }
+
     /// Entries `lo..=hi` that are held in memory (empty if none), in index order, without
     /// copying any.
     pub fn iter_range(&self, lo: Index, hi: Index) -> impl Iterator<Item = &Entry> + '_ {
-        let lo = lo.max(self.first_index());
-        let hi = hi.min(self.last_index());
-        let n = if lo > hi { 0 } else { (hi - lo + 1) as usize };
-        // (first segment, offset in it, offset in the tail)
-        let (k, off, tail_off) = if n == 0 {
-            (self.sealed.len(), 0, self.tail.len())
-        } else if lo > self.sealed_last {
-            (self.sealed.len(), 0, (lo - self.sealed_last - 1) as usize)
-        } else {
-            let k = self.segment_of(lo);
-            (k, (lo - self.sealed[k][0].index) as usize, 0)
-        };
-        let first: &[Entry] = self.sealed.get(k).map_or(&[], |s| &s[off..]);
-        let rest = self.sealed.range((k + 1).min(self.sealed.len())..).flat_map(|s| s.iter());
-        first.iter().chain(rest).chain(self.tail[tail_off..].iter()).take(n)
+        self.chunks(lo, hi).flatten()
     }
 
     /// Entries `lo..=hi` that are held in memory (an empty batch if none): a window onto
@@ -234,7 +243,11 @@ impl RaftLog {
                 return seg.slice((lo - first) as usize..=(hi - first) as usize);
             }
         }
-        self.iter_range(lo, hi).cloned().collect()
+        let mut copy = Vec::with_capacity((hi - lo + 1) as usize);
+        for chunk in self.chunks(lo, hi) {
+            copy.extend_from_slice(chunk);
+        }
+        Entries::from(copy)
     }
 
     /// All entries held in memory, in index order (see `range` for when this copies).
@@ -245,14 +258,18 @@ impl RaftLog {
     /// Up to `max_entries` entries from `lo`, stopping before `max_bytes` is exceeded
     /// (but always at least one entry if any exists, so a huge entry still makes progress).
     pub fn batch(&self, lo: Index, max_entries: usize, max_bytes: usize) -> Entries {
+        let lo = lo.max(self.first_index());
+        let max_entries = max_entries.max(1);
         let mut bytes = 0;
         let mut n = 0;
-        for e in self.iter_range(lo, self.last_index()).take(max_entries.max(1)) {
-            bytes += e.size_hint();
-            if n > 0 && bytes > max_bytes {
-                break;
+        'chunks: for chunk in self.chunks(lo, self.last_index()) {
+            for e in chunk {
+                bytes += e.size_hint();
+                if n == max_entries || (n > 0 && bytes > max_bytes) {
+                    break 'chunks;
+                }
+                n += 1;
             }
-            n += 1;
         }
         if n == 0 {
             return Entries::new();
@@ -317,6 +334,7 @@ impl RaftLog {
     /// Appends one entry of `term` (at least the last term) at the next index to the open
     /// tail and returns its index: the leader's proposals, which continue its log by
     /// construction.
+    #[inline]
     pub(crate) fn push(&mut self, term: Term, payload: Payload) -> Index {
         assert!(term >= self.last_term(), "a new entry's term {term} is below the last term {}", self.last_term());
         let index = self.last_index() + 1;
@@ -550,6 +568,131 @@ mod tests {
         assert_eq!(log.batch(2, 1, 1000).len(), 1);
     }
 
+    fn terms_of(e: &[Entry]) -> Vec<(Index, Term)> {
+        e.iter().map(|e| (e.index, e.term)).collect()
+    }
+
+    /// Segments 1..=3 and 4..=6, then the open tail 7..=8.
+    fn segmented() -> RaftLog {
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        log.append_batch((1..=3).map(|i| entry(i, 1)).collect()).unwrap();
+        log.append_batch((4..=6).map(|i| entry(i, 2)).collect()).unwrap();
+        log.push(2, Payload::Noop);
+        log.push(3, Payload::Noop);
+        log
+    }
+
+    #[test]
+    fn ranges_within_a_segment_are_shared_and_ranges_across_segments_are_copied() {
+        let mut log = segmented();
+        assert_eq!(log.sealed.len(), 2);
+        let second = log.range(4, 6);
+        assert!(second.shares_allocation_with(&log.sealed[1]), "one whole segment");
+        assert!(log.range(5, 5).shares_allocation_with(&log.sealed[1]), "inside one segment");
+        let across = log.range(2, 5);
+        assert_eq!(terms_of(&across), [(2, 1), (3, 1), (4, 2), (5, 2)]);
+        assert!(!across.shares_allocation_with(&log.sealed[0]) && !across.shares_allocation_with(&log.sealed[1]));
+        assert_eq!(terms_of(&log.range(5, 99)), [(5, 2), (6, 2), (7, 2), (8, 3)], "into the tail, capped");
+        assert_eq!(log.iter_range(0, 99).map(|e| e.index).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+        assert_eq!(log.iter_range(3, 7).map(|e| e.index).collect::<Vec<_>>(), [3, 4, 5, 6, 7]);
+        assert_eq!(log.iter_range(8, 8).count(), 1);
+        assert_eq!(log.iter_range(9, 20).count(), 0);
+        assert_eq!(log.entry(7).map(|e| e.term), Some(2));
+        log.seal();
+        assert!(log.range(7, 8).shares_allocation_with(&log.sealed[2]), "the sealed tail is shared too");
+        assert_eq!(log.batch(2, 3, 1 << 20).len(), 3, "a batch may span segments");
+        assert_eq!(terms_of(&log.batch(5, 10, 1 << 20)), [(5, 2), (6, 2), (7, 2), (8, 3)]);
+    }
+
+    #[test]
+    fn the_leaders_persist_append_and_apply_share_one_sealed_batch() {
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        for _ in 0..3 {
+            log.push(1, Payload::Command(Bytes::from_static(b"x")));
+        }
+        let persist = log.take_unstable();
+        let append = log.batch(1, 64, 1 << 20);
+        let apply = log.range(1, 3);
+        assert_eq!(persist.len(), 3);
+        assert!(persist.shares_allocation_with(&append) && append.shares_allocation_with(&apply));
+        assert!(log.take_unstable().is_empty(), "handed out once");
+    }
+
+    #[test]
+    fn a_follower_joins_consecutive_pieces_of_one_leader_batch() {
+        let leader: Entries = (1..=6).map(|i| entry(i, 1)).collect();
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        log.append_batch(leader.slice(..2)).unwrap();
+        log.append_batch(leader.slice(2..5)).unwrap();
+        assert_eq!(log.sealed.len(), 1, "joined into one window");
+        assert!(log.range(1, 5).shares_allocation_with(&leader));
+        assert_eq!(log.append_batch(leader.slice(..1)), Err(LogError::Gap { expected: 6, found: 1 }));
+        let regress: Entries = vec![entry(6, 0)].into();
+        assert_eq!(log.append_batch(regress), Err(LogError::TermRegression { index: 6 }));
+        assert_eq!(log.last_index(), 5, "a refused batch leaves the log unchanged");
+    }
+
+    #[test]
+    fn truncation_into_a_sealed_segment_keeps_its_prefix_shared() {
+        let mut log = segmented();
+        log.truncate_from(5);
+        assert_eq!((log.last_index(), log.last_term()), (4, 2));
+        assert_eq!(log.sealed.len(), 2);
+        assert!(log.range(4, 4).shares_allocation_with(&log.sealed[1]));
+        log.append_batch(vec![entry(5, 4)].into()).unwrap();
+        assert_eq!(terms_of(&log.range(3, 9)), [(3, 1), (4, 2), (5, 4)]);
+        log.truncate_from(2);
+        assert_eq!((log.last_index(), log.last_term(), log.sealed.len()), (1, 1, 1));
+        log.push(5, Payload::Noop);
+        assert_eq!(terms_of(&log.entries()), [(1, 1), (2, 5)]);
+        log.truncate_from(2);
+        assert_eq!(log.last_index(), 1, "truncating the open tail");
+    }
+
+    #[test]
+    fn compaction_drops_whole_segments_and_trims_the_first_kept() {
+        let mut log = segmented();
+        log.compact_to(4);
+        assert_eq!((log.first_index(), log.snapshot_term()), (5, 2));
+        assert_eq!(log.sealed.len(), 1);
+        assert_eq!(terms_of(&log.entries()), [(5, 2), (6, 2), (7, 2), (8, 3)]);
+        assert_eq!(log.term(4), Some(2));
+        assert_eq!(log.entry(4), None);
+        log.compact_to(7);
+        assert_eq!(terms_of(&log.entries()), [(8, 3)], "compaction into the open tail seals it first");
+        log.compact_to(8);
+        assert_eq!((log.first_index(), log.last_index(), log.last_term()), (9, 8, 3));
+        assert!(log.entries().is_empty());
+        log.push(3, Payload::Noop);
+        assert_eq!(terms_of(&log.entries()), [(9, 3)]);
+    }
+
+    /// Operations for the model-based property test of the segmented log.
+    #[derive(Clone, Debug)]
+    enum SegOp {
+        /// The leader's path: `n` entries pushed to the open tail.
+        Push(u8, u8),
+        /// The follower's path: a batch of `n`, cut at `skip` from a larger allocation.
+        Batch(u8, u8, u8),
+        Seal,
+        TakeUnstable,
+        Truncate(u8),
+        Compact(u8),
+    }
+
+    impl Arbitrary for SegOp {
+        fn arbitrary(g: &mut Gen) -> Self {
+            match u8::arbitrary(g) % 6 {
+                0 => SegOp::Push(u8::arbitrary(g) % 4 + 1, u8::arbitrary(g) % 3),
+                1 => SegOp::Batch(u8::arbitrary(g) % 6 + 1, u8::arbitrary(g) % 3, u8::arbitrary(g) % 3),
+                2 => SegOp::Seal,
+                3 => SegOp::TakeUnstable,
+                4 => SegOp::Truncate(u8::arbitrary(g)),
+                _ => SegOp::Compact(u8::arbitrary(g)),
+            }
+        }
+    }
+
     /// Operations for the model-based property test.
     #[derive(Clone, Debug)]
     enum Op {
@@ -605,6 +748,88 @@ mod tests {
                     if log.term(i) != expect { return false; }
                 }
                 if log.last_term() != model.last().copied().unwrap_or(0) { return false; }
+            }
+            true
+        }
+
+        /// The segmented log agrees with a plain vector of entries after any sequence of
+        /// pushes, shared batches, seals, takes, truncations and compactions: every range,
+        /// batch and term lookup, and a range within one segment is never a copy.
+        fn segmented_log_matches_model(ops: Vec<SegOp>, lo: u8, len: u8) -> bool {
+            let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+            let mut model: Vec<Entry> = vec![];
+            let mut compacted: Index = 0;
+            let mut unstable: Index = 1;
+            let mut snap_term: Term = 0;
+            let next = |model: &Vec<Entry>, (compacted, snap_term): (Index, Term), k: u64, bump: u8| {
+                let term = model.last().map_or(snap_term, |e| e.term) + bump as Term;
+                let index = compacted.max(model.last().map_or(0, |e| e.index)) + 1 + k;
+                Entry { term, index, payload: Payload::Command(Bytes::from(index.to_le_bytes().to_vec())) }
+            };
+            for op in ops {
+                match op {
+                    SegOp::Push(n, bump) => {
+                        for _ in 0..n {
+                            let e = next(&model, (compacted, snap_term), 0, bump);
+                            if log.push(e.term, e.payload.clone()) != e.index { return false; }
+                            model.push(e);
+                        }
+                    }
+                    SegOp::Batch(n, bump, skip) => {
+                        let fresh: Vec<Entry> = (0..n as u64).map(|k| next(&model, (compacted, snap_term), k, bump)).collect();
+                        // A larger allocation: `skip` entries before the batch and one after.
+                        let mut whole: Vec<Entry> = (0..skip).map(|_| entry(0, 0)).collect();
+                        whole.extend(fresh.iter().cloned());
+                        whole.push(entry(0, 0));
+                        let whole = Entries::from(whole);
+                        let batch = whole.slice(skip as usize..skip as usize + fresh.len());
+                        if log.append_batch(batch).is_err() { return false; }
+                        model.extend(fresh);
+                    }
+                    SegOp::Seal => log.seal(),
+                    SegOp::TakeUnstable => {
+                        let taken = log.take_unstable();
+                        let want: Vec<Entry> = model.iter().filter(|e| e.index >= unstable).cloned().collect();
+                        if taken != want { return false; }
+                        unstable = log.last_index() + 1;
+                    }
+                    SegOp::Truncate(at) => {
+                        let at = at as Index;
+                        if at > compacted && at <= log.last_index() {
+                            log.truncate_from(at);
+                            model.retain(|e| e.index < at);
+                            unstable = unstable.min(at);
+                        }
+                    }
+                    SegOp::Compact(at) => {
+                        let at = at as Index;
+                        if at > compacted && at <= log.last_index() {
+                            log.compact_to(at);
+                            snap_term = log.term(at).unwrap_or(0);
+                            model.retain(|e| e.index > at);
+                            compacted = at;
+                            unstable = unstable.max(at + 1);
+                        }
+                    }
+                }
+                let last = model.last().map_or(compacted, |e| e.index);
+                if log.last_index() != last || log.first_index() != compacted + 1 { return false; }
+                if log.unstable_from() != unstable { return false; }
+                if log.entries() != model { return false; }
+                for e in &model {
+                    if log.term(e.index) != Some(e.term) || log.entry(e.index) != Some(e) { return false; }
+                }
+                let (lo, hi) = (lo as Index, lo as Index + len as Index % 8);
+                let want: Vec<Entry> = model.iter().filter(|e| e.index >= lo && e.index <= hi).cloned().collect();
+                let got = log.range(lo, hi);
+                if got != want || log.iter_range(lo, hi).cloned().collect::<Vec<_>>() != want { return false; }
+                let within = log.sealed.iter().find(|s| s[0].index <= lo && hi <= s[s.len() - 1].index);
+                if let Some(seg) = within {
+                    if !got.shares_allocation_with(seg) { return false; }
+                }
+                let batch = log.batch(lo.max(1), len as usize % 5, 1 << 20);
+                let want: Vec<Entry> = model.iter().filter(|e| e.index >= lo.max(1)).take((len as usize % 5).max(1)).cloned().collect();
+                if batch != want { return false; }
             }
             true
         }
