@@ -34,7 +34,7 @@ impl MemStore {
                     self.segments.pop_front();
                 } else {
                     let drop = meta.index.saturating_sub(seg[0].index - 1) as usize;
-                    *seg = seg.slice(drop..);
+                    seg.advance(drop);
                     break;
                 }
             }
@@ -47,7 +47,7 @@ impl MemStore {
                     self.segments.pop_back();
                 } else {
                     let keep = (first - seg[0].index) as usize;
-                    *seg = seg.slice(..keep);
+                    seg.truncate(keep);
                     break;
                 }
             }

@@ -22,9 +22,11 @@ use std::sync::Arc;
 #[derive(Clone, Default)]
 pub struct Entries {
     /// `None` for an empty batch, so that empty appends and persists allocate nothing.
-    buf: Option<Arc<Vec<Entry>>>,
-    start: usize,
-    end: usize,
+    /// One allocation holds the count and the entries (an `Arc<Vec>` would take two).
+    buf: Option<Arc<[Entry]>>,
+    /// The window, as `u32`s so that an `Entries` is no larger than the `Vec` it replaced.
+    start: u32,
+    end: u32,
 }
 
 impl Entries {
@@ -37,7 +39,7 @@ impl Entries {
     /// batch sharing this one's allocation. Panics if the range is out of bounds, like
     /// slice indexing.
     pub fn slice(&self, range: impl RangeBounds<usize>) -> Entries {
-        let len = self.end - self.start;
+        let len = (self.end - self.start) as usize;
         let lo = match range.start_bound() {
             Bound::Included(&i) => i,
             Bound::Excluded(&i) => i + 1,
@@ -52,21 +54,43 @@ impl Entries {
         if lo == hi {
             return Entries::new();
         }
-        Entries { buf: self.buf.clone(), start: self.start + lo, end: self.start + hi }
+        // In range of `u32`: within the current window.
+        Entries { buf: self.buf.clone(), start: self.start + lo as u32, end: self.start + hi as u32 }
     }
 
-    /// The entries as an owned vector: moved out without copying when this batch is the
-    /// only holder of its allocation, cloned otherwise.
-    pub fn into_vec(self) -> Vec<Entry> {
-        let Some(buf) = self.buf else { return Vec::new() };
-        match Arc::try_unwrap(buf) {
-            Ok(mut v) => {
-                v.truncate(self.end);
-                v.drain(..self.start);
-                v
+    /// Shortens the window to its first `len` entries (nothing happens if it holds no
+    /// more), like `Vec::truncate`; no reference count changes unless it becomes empty.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.end = self.start + len as u32;
+            if len == 0 {
+                *self = Entries::new();
             }
-            Err(shared) => shared[self.start..self.end].to_vec(),
         }
+    }
+
+    /// Drops the first `n` entries from the window, like `Bytes::advance`; no reference
+    /// count changes unless it becomes empty. Panics if the window holds fewer than `n`.
+    pub fn advance(&mut self, n: usize) {
+        assert!(n <= self.len(), "advancing {n} entries past the end of a batch of {}", self.len());
+        self.start += n as u32;
+        if self.start == self.end {
+            *self = Entries::new();
+        }
+    }
+
+    /// The entries as an owned vector (a clone of each: the allocation is shared).
+    pub fn into_vec(self) -> Vec<Entry> {
+        self.to_vec()
+    }
+
+    /// The whole of `buf` as a batch.
+    fn from_arc(buf: Arc<[Entry]>) -> Self {
+        if buf.is_empty() {
+            return Entries::new();
+        }
+        let end = u32::try_from(buf.len()).expect("a batch holds fewer than 2^32 entries");
+        Entries { buf: Some(buf), start: 0, end }
     }
 
     /// True if both batches are windows onto the same allocation (so neither was copied
@@ -97,20 +121,20 @@ impl Deref for Entries {
     #[inline]
     fn deref(&self) -> &[Entry] {
         match &self.buf {
-            Some(buf) => &buf[self.start..self.end],
+            Some(buf) => &buf[self.start as usize..self.end as usize],
             None => &[],
         }
     }
 }
 
 impl From<Vec<Entry>> for Entries {
-    /// Takes the vector as the shared allocation (no entry is copied).
+    /// Moves the entries into one new shared allocation (a move, not a clone: no payload
+    /// reference count changes). An empty vector allocates nothing.
     fn from(v: Vec<Entry>) -> Self {
         if v.is_empty() {
             return Entries::new();
         }
-        let end = v.len();
-        Entries { buf: Some(Arc::new(v)), start: 0, end }
+        Entries::from_arc(Arc::from(v))
     }
 }
 
@@ -129,8 +153,10 @@ impl From<Entries> for Vec<Entry> {
 }
 
 impl FromIterator<Entry> for Entries {
+    /// One allocation of exactly the entries' number when the iterator knows it (as
+    /// `Vec::drain` does), else the entries are collected first.
     fn from_iter<I: IntoIterator<Item = Entry>>(iter: I) -> Self {
-        Entries::from(iter.into_iter().collect::<Vec<_>>())
+        Entries::from_arc(iter.into_iter().collect())
     }
 }
 
@@ -147,8 +173,7 @@ impl IntoIterator for Entries {
     type Item = Entry;
     type IntoIter = std::vec::IntoIter<Entry>;
 
-    /// Owned entries, as [`Entries::into_vec`] gives them (cloned unless this batch is the
-    /// only holder of its allocation); iterate `&entries` to avoid that.
+    /// Owned entries, cloned as [`Entries::into_vec`] does; iterate `&entries` to avoid that.
     fn into_iter(self) -> Self::IntoIter {
         self.into_vec().into_iter()
     }
@@ -234,19 +259,45 @@ mod tests {
     }
 
     #[test]
+    fn truncate_and_advance_narrow_the_window_in_place() {
+        let all = Entries::from(entries(1, 6));
+        let mut w = all.clone();
+        w.advance(1);
+        w.truncate(3);
+        assert_eq!(w, entries(2, 4));
+        assert!(w.shares_allocation_with(&all));
+        w.truncate(9);
+        assert_eq!(w.len(), 3, "truncating to more than the length changes nothing");
+        w.advance(3);
+        assert!(w.is_empty() && !w.shares_allocation_with(&all), "an emptied window lets go");
+        let mut v = all.clone();
+        v.truncate(0);
+        assert!(v.is_empty() && !v.shares_allocation_with(&all));
+    }
+
+    #[test]
+    #[should_panic(expected = "past the end")]
+    fn advancing_past_the_end_panics() {
+        Entries::from(entries(1, 2)).advance(3);
+    }
+
+    #[test]
     #[should_panic(expected = "out of a batch")]
     fn slicing_past_the_end_panics() {
         let _ = Entries::from(entries(1, 3)).slice(2..4);
     }
 
     #[test]
-    fn into_vec_moves_when_unique_and_clones_when_shared() {
+    fn into_vec_and_owned_iteration_give_the_window() {
         let all = Entries::from(entries(1, 6));
         let window = all.slice(1..4);
-        assert_eq!(window.clone().into_vec(), entries(2, 4), "shared: cloned");
-        drop(all);
-        assert_eq!(window.into_vec(), entries(2, 4), "unique: moved, trimmed to the window");
+        assert_eq!(window.clone().into_vec(), entries(2, 4));
+        assert_eq!(window.into_iter().map(|e| e.index).collect::<Vec<_>>(), [2, 3, 4]);
         assert!(Entries::new().into_vec().is_empty());
+        let mut tail = entries(1, 3);
+        let sealed: Entries = tail.drain(..).collect();
+        assert_eq!((sealed.len(), tail.len()), (3, 0));
+        assert!(tail.capacity() >= 3, "the drained vector keeps its capacity");
     }
 
     #[test]

@@ -91,13 +91,17 @@ pub struct RaftLog {
     snapshot_term: Term,
     /// Non-empty, consecutive segments covering `snapshot_index + 1..=sealed_last`.
     sealed: VecDeque<Entries>,
+    /// The first index of each segment of `sealed`, kept beside it so that finding an
+    /// index's segment is a binary search over plain numbers (with one segment per
+    /// single proposal there may be many thousands).
+    starts: VecDeque<Index>,
     /// The last index held in `sealed` (`snapshot_index` if it is empty).
     sealed_last: Index,
+    /// The term of the last entry (or of the snapshot point), kept because the node asks
+    /// for it, and for the term at the last index, on every flush.
+    last_term: Term,
     /// The open tail: entries `sealed_last + 1..`.
     tail: Vec<Entry>,
-    /// How many entries the tail held when it was last sealed: the capacity to start the
-    /// next one with, so a leader's tail does not regrow from nothing every round.
-    tail_hint: usize,
     /// First index not yet handed to the runtime in a `Persist` action.
     unstable_from: Index,
 }
@@ -128,9 +132,10 @@ impl RaftLog {
             snapshot_index,
             snapshot_term,
             sealed: VecDeque::new(),
+            starts: VecDeque::new(),
             sealed_last: snapshot_index,
+            last_term: snapshot_term,
             tail: Vec::new(),
-            tail_hint: 0,
             unstable_from: snapshot_index + 1,
         };
         log.append_batch(Entries::from(entries))?;
@@ -154,20 +159,31 @@ impl RaftLog {
     }
 
     /// The index of the last entry (the snapshot index if no entry follows it).
+    #[inline]
     pub fn last_index(&self) -> Index {
         self.sealed_last + self.tail.len() as Index
     }
 
     /// The term of the last entry (or of the snapshot point).
+    #[inline]
     pub fn last_term(&self) -> Term {
-        match self.tail.last().or_else(|| self.sealed.back().and_then(|s| s.last())) {
+        self.last_term
+    }
+
+    /// Recomputes `last_term` after the log lost entries from its end or its start.
+    fn reset_last_term(&mut self) {
+        self.last_term = match self.tail.last().or_else(|| self.sealed.back().and_then(|s| s.last())) {
             Some(e) => e.term,
             None => self.snapshot_term,
-        }
+        };
     }
 
     /// The term at `index`, if it is the snapshot point or held in memory.
+    #[inline]
     pub fn term(&self, index: Index) -> Option<Term> {
+        if index == self.last_index() {
+            return Some(self.last_term);
+        }
         if index == self.snapshot_index {
             return Some(self.snapshot_term);
         }
@@ -178,12 +194,16 @@ impl RaftLog {
     /// `first_index()..=sealed_last`.
     fn segment_of(&self, index: Index) -> usize {
         debug_assert!(index > self.snapshot_index && index <= self.sealed_last, "index {index} not sealed");
-        // Most lookups are near the end of the log: try the last segment first.
-        let back = self.sealed.len() - 1;
-        if self.sealed[back][0].index <= index {
-            return back;
+        // Most lookups are near the end of the log: try the last two segments first (the
+        // leader looks up the entry before each follower's next, often the previous batch).
+        let n = self.starts.len();
+        if self.starts[n - 1] <= index {
+            return n - 1;
         }
-        self.sealed.partition_point(|s| s[0].index <= index) - 1
+        if n >= 2 && self.starts[n - 2] <= index {
+            return n - 2;
+        }
+        self.starts.partition_point(|&s| s <= index) - 1
     }
 
     /// The entry at `index`, if held in memory.
@@ -194,8 +214,8 @@ impl RaftLog {
         if index > self.sealed_last {
             return self.tail.get((index - self.sealed_last - 1) as usize);
         }
-        let seg = &self.sealed[self.segment_of(index)];
-        seg.get((index - seg[0].index) as usize)
+        let k = self.segment_of(index);
+        self.sealed[k].get((index - self.starts[k]) as usize)
     }
 
     /// Entries `lo..=hi` that are held in memory, as the consecutive slices of the
@@ -208,7 +228,7 @@ impl RaftLog {
             (self.sealed.len(), 0)
         } else {
             let k = self.segment_of(lo);
-            (k, (lo - self.sealed[k][0].index) as usize)
+            (k, (lo - self.starts[k]) as usize)
         };
         let segments = self.sealed.range(k..).enumerate().map(move |(j, s)| if j == 0 { &s[off..] } else { &s[..] });
         let tail_from = if lo > self.sealed_last { (lo - self.sealed_last - 1) as usize } else { 0 };
@@ -237,8 +257,7 @@ impl RaftLog {
         }
         if hi <= self.sealed_last {
             let k = self.segment_of(lo);
-            let seg = &self.sealed[k];
-            let first = seg[0].index;
+            let (seg, first) = (&self.sealed[k], self.starts[k]);
             if hi < first + seg.len() as Index {
                 return seg.slice((lo - first) as usize..=(hi - first) as usize);
             }
@@ -258,18 +277,39 @@ impl RaftLog {
     /// Up to `max_entries` entries from `lo`, stopping before `max_bytes` is exceeded
     /// (but always at least one entry if any exists, so a huge entry still makes progress).
     pub fn batch(&self, lo: Index, max_entries: usize, max_bytes: usize) -> Entries {
+        if lo > self.last_index() {
+            // The common case on every flush of a leader whose followers are caught up.
+            return Entries::new();
+        }
         let lo = lo.max(self.first_index());
         let max_entries = max_entries.max(1);
-        let mut bytes = 0;
-        let mut n = 0;
-        'chunks: for chunk in self.chunks(lo, self.last_index()) {
+        let (mut bytes, mut n) = (0, 0);
+        // Counts entries of `chunk` while the limits allow; false once they stop the batch.
+        let mut take = |chunk: &[Entry]| {
             for e in chunk {
                 bytes += e.size_hint();
                 if n == max_entries || (n > 0 && bytes > max_bytes) {
-                    break 'chunks;
+                    return false;
                 }
                 n += 1;
             }
+            true
+        };
+        // Plain loops over the segments' slices: this runs once per follower per flush.
+        let mut more = true;
+        if lo <= self.sealed_last {
+            let k = self.segment_of(lo);
+            more = take(&self.sealed[k][(lo - self.starts[k]) as usize..]);
+            for seg in self.sealed.range(k + 1..) {
+                if !more {
+                    break;
+                }
+                more = take(seg);
+            }
+        }
+        if more {
+            let from = lo.saturating_sub(self.sealed_last + 1) as usize;
+            take(self.tail.get(from..).unwrap_or(&[]));
         }
         if n == 0 {
             return Entries::new();
@@ -323,9 +363,7 @@ impl RaftLog {
             if e.term < self.last_term() {
                 return Err(LogError::TermRegression { index: e.index });
             }
-            if self.tail.capacity() == 0 {
-                self.tail.reserve(self.tail_hint);
-            }
+            self.last_term = e.term;
             self.tail.push(e);
         }
         Ok(())
@@ -338,10 +376,8 @@ impl RaftLog {
     pub(crate) fn push(&mut self, term: Term, payload: Payload) -> Index {
         assert!(term >= self.last_term(), "a new entry's term {term} is below the last term {}", self.last_term());
         let index = self.last_index() + 1;
-        if self.tail.capacity() == 0 {
-            self.tail.reserve(self.tail_hint);
-        }
         self.tail.push(Entry { term, index, payload });
+        self.last_term = term;
         index
     }
 
@@ -363,24 +399,32 @@ impl RaftLog {
         }
         self.seal();
         self.sealed_last = expected - 1;
+        self.last_term = term;
         if let Some(back) = self.sealed.back_mut() {
             if back.try_join(&batch) {
                 return Ok(());
             }
         }
+        self.starts.push_back(batch[0].index);
         self.sealed.push_back(batch);
         Ok(())
     }
 
     /// Turns the open tail into a sealed segment, so that ranges over it can be shared.
     /// Cheap when the tail is empty; the node calls it before handing entries out.
+    #[inline]
     pub(crate) fn seal(&mut self) {
-        if self.tail.is_empty() {
-            return;
+        if !self.tail.is_empty() {
+            self.seal_tail();
         }
-        self.tail_hint = self.tail.len();
+    }
+
+    fn seal_tail(&mut self) {
+        self.starts.push_back(self.sealed_last + 1);
         self.sealed_last += self.tail.len() as Index;
-        self.sealed.push_back(Entries::from(std::mem::take(&mut self.tail)));
+        // Moved into one exact allocation; the tail keeps its capacity, so a leader's tail
+        // is allocated once, not once per round.
+        self.sealed.push_back(self.tail.drain(..).collect());
     }
 
     /// Removes every entry at `index` and after. The caller guarantees none is committed.
@@ -395,18 +439,20 @@ impl RaftLog {
         } else {
             self.tail.clear();
             while let Some(back) = self.sealed.back_mut() {
-                let first = back[0].index;
+                let first = *self.starts.back().expect("a start per segment");
                 if first >= index {
                     self.sealed.pop_back();
+                    self.starts.pop_back();
                 } else {
                     if first + (back.len() as Index) > index {
-                        *back = back.slice(..(index - first) as usize);
+                        back.truncate((index - first) as usize);
                     }
                     break;
                 }
             }
             self.sealed_last = index - 1;
         }
+        self.reset_last_term();
         self.unstable_from = self.unstable_from.min(index);
     }
 
@@ -423,13 +469,15 @@ impl RaftLog {
             self.seal();
         }
         while let Some(front) = self.sealed.front_mut() {
-            let first = front[0].index;
+            let first = *self.starts.front().expect("a start per segment");
             let last = first + front.len() as Index - 1;
             if last <= index {
                 self.sealed.pop_front();
+                self.starts.pop_front();
             } else {
                 if first <= index {
-                    *front = front.slice((index + 1 - first) as usize..);
+                    front.advance((index + 1 - first) as usize);
+                    *self.starts.front_mut().expect("a start per segment") = index + 1;
                 }
                 break;
             }
@@ -437,16 +485,19 @@ impl RaftLog {
         self.snapshot_index = index;
         self.snapshot_term = term;
         self.sealed_last = self.sealed_last.max(index);
+        self.reset_last_term();
         self.unstable_from = self.unstable_from.max(index + 1);
     }
 
     /// Replaces the whole log with a snapshot point (a snapshot install from the leader).
     pub(crate) fn reset_to_snapshot(&mut self, index: Index, term: Term) {
         self.sealed.clear();
+        self.starts.clear();
         self.tail.clear();
         self.snapshot_index = index;
         self.snapshot_term = term;
         self.sealed_last = index;
+        self.last_term = term;
         self.unstable_from = index + 1;
     }
 
@@ -815,6 +866,7 @@ mod tests {
                 let last = model.last().map_or(compacted, |e| e.index);
                 if log.last_index() != last || log.first_index() != compacted + 1 { return false; }
                 if log.unstable_from() != unstable { return false; }
+                if log.last_term() != model.last().map_or(snap_term, |e| e.term) { return false; }
                 if log.entries() != model { return false; }
                 for e in &model {
                     if log.term(e.index) != Some(e.term) || log.entry(e.index) != Some(e) { return false; }
@@ -823,6 +875,9 @@ mod tests {
                 let want: Vec<Entry> = model.iter().filter(|e| e.index >= lo && e.index <= hi).cloned().collect();
                 let got = log.range(lo, hi);
                 if got != want || log.iter_range(lo, hi).cloned().collect::<Vec<_>>() != want { return false; }
+                if log.starts.len() != log.sealed.len() || log.sealed.iter().zip(&log.starts).any(|(s, &i)| s[0].index != i) {
+                    return false;
+                }
                 let within = log.sealed.iter().find(|s| s[0].index <= lo && hi <= s[s.len() - 1].index);
                 if let Some(seg) = within {
                     if !got.shares_allocation_with(seg) { return false; }

@@ -193,7 +193,7 @@ impl Node {
             }
             prev_term = entries[skip - 1].term;
             prev = self.commit;
-            entries = entries.slice(skip..);
+            entries.advance(skip);
         }
         if !self.log.matches(prev, prev_term) {
             let result = if prev > self.log.last_index() {
@@ -222,7 +222,7 @@ impl Node {
                 self.log.truncate_from(at);
                 self.on_truncate(at);
             }
-            let entries = entries.slice(first_new..);
+            entries.advance(first_new);
             for e in &entries {
                 if let Payload::Membership(m) = &e.payload {
                     self.membership_log.push_back((e.index, crate::membership::Membership::clone(m)));
