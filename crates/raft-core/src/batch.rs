@@ -50,11 +50,17 @@ impl Entries {
             Bound::Excluded(&i) => i,
             Bound::Unbounded => len,
         };
+        self.window(lo, hi)
+    }
+
+    /// Entries `lo..hi` of this batch (positions within it) as a new batch sharing its
+    /// allocation; the non-generic core of [`Entries::slice`].
+    pub(crate) fn window(&self, lo: usize, hi: usize) -> Entries {
+        let len = (self.end - self.start) as usize;
         assert!(lo <= hi && hi <= len, "slice {lo}..{hi} out of a batch of {len} entries");
         if lo == hi {
             return Entries::new();
         }
-        // In range of `u32`: within the current window.
         Entries { buf: self.buf.clone(), start: self.start + lo as u32, end: self.start + hi as u32 }
     }
 

@@ -259,9 +259,17 @@ impl RaftLog {
             let k = self.segment_of(lo);
             let (seg, first) = (&self.sealed[k], self.starts[k]);
             if hi < first + seg.len() as Index {
-                return seg.slice((lo - first) as usize..=(hi - first) as usize);
+                return seg.window((lo - first) as usize, (hi - first + 1) as usize);
             }
         }
+        self.copy_range(lo, hi)
+    }
+
+    /// `lo..=hi` (within the log) spans segments: copied into a new batch. Out of line:
+    /// the rare path, kept away from the hot ones.
+    #[cold]
+    #[inline(never)]
+    fn copy_range(&self, lo: Index, hi: Index) -> Entries {
         let mut copy = Vec::with_capacity((hi - lo + 1) as usize);
         for chunk in self.chunks(lo, hi) {
             copy.extend_from_slice(chunk);
