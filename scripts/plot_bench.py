@@ -5,14 +5,15 @@
     python3 scripts/plot_bench.py target/bench.csv docs/bench-throughput.svg
 
 The chart shows committed-and-applied entries per second on the leader for each round
-size, raft-core beside raft-rs, with the ratio above each pair.
+size, raft-core beside raft-rs, with the ratio above each pair, and the floor program
+(the data movement alone, no protocol) when the CSV has it.
 """
 
 import csv
 import sys
 from xml.sax.saxutils import escape
 
-COLORS = {"raft-core": "#2b6cb0", "raft-rs": "#c05621"}
+COLORS = {"raft-core": "#2b6cb0", "raft-rs": "#c05621", "floor": "#a0aec0"}
 W, H = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 80, 20, 50, 60
 

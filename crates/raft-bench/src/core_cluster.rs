@@ -3,7 +3,7 @@
 use crate::{Cluster, LeaderMeter, COMPACT_EVERY, PAYLOAD};
 use bytes::Bytes;
 use raft_core::{
-    Action, Config, Entry, HardState, Index, Input, Instant, Message, Node, Payload, ProposalId, RestoredState, Role,
+    Action, Config, Entries, HardState, Index, Input, Instant, Message, Node, Payload, ProposalId, RestoredState, Role,
     SnapshotMeta,
 };
 use std::collections::VecDeque;
@@ -13,19 +13,19 @@ use std::time::{Duration, Instant as WallClock};
 /// and it never moves afterwards, so no heartbeat or election interferes.
 const NOW: Instant = Instant::from_nanos(1_000_000_000);
 
-/// What a runtime keeps on "disk": here, memory. Persisting moves the `Persist`'s entry
-/// vector in as one segment, without copying entries (raft-rs's `MemStorage` clones each
+/// What a runtime keeps on "disk": here, memory. Persisting keeps the `Persist`'s shared
+/// entry batch as one segment, without copying entries (raft-rs's `MemStorage` clones each
 /// entry instead: that is its own storage's cost, the one its documentation shows).
 #[derive(Default)]
 struct MemStore {
     hard_state: HardState,
     snapshot: Option<SnapshotMeta>,
     /// Consecutive, non-empty segments of consecutive entries after the snapshot point.
-    segments: VecDeque<Vec<Entry>>,
+    segments: VecDeque<Entries>,
 }
 
 impl MemStore {
-    fn persist(&mut self, hard_state: Option<HardState>, entries: Vec<Entry>, snapshot: Option<SnapshotMeta>) {
+    fn persist(&mut self, hard_state: Option<HardState>, entries: Entries, snapshot: Option<SnapshotMeta>) {
         // The documented order: snapshot point, entries, hard state.
         if let Some(meta) = snapshot {
             while let Some(seg) = self.segments.front_mut() {
@@ -34,7 +34,7 @@ impl MemStore {
                     self.segments.pop_front();
                 } else {
                     let drop = meta.index.saturating_sub(seg[0].index - 1) as usize;
-                    seg.drain(..drop);
+                    seg.advance(drop);
                     break;
                 }
             }
@@ -309,25 +309,25 @@ impl Cluster for CoreCluster {
 mod tests {
     use super::*;
 
-    fn entries(lo: Index, hi: Index, term: u64) -> Vec<Entry> {
-        (lo..=hi).map(|index| Entry { term, index, payload: Payload::Noop }).collect()
+    fn entries(lo: Index, hi: Index, term: u64) -> Vec<raft_core::Entry> {
+        (lo..=hi).map(|index| raft_core::Entry { term, index, payload: Payload::Noop }).collect()
     }
 
     #[test]
     fn store_replaces_suffixes_and_compacts_across_segments() {
         let mut s = MemStore::default();
-        s.persist(None, entries(1, 5, 1), None);
-        s.persist(None, entries(6, 9, 1), None);
-        s.persist(None, entries(4, 6, 2), None);
+        s.persist(None, entries(1, 5, 1).into(), None);
+        s.persist(None, entries(6, 9, 1).into(), None);
+        s.persist(None, entries(4, 6, 2).into(), None);
         assert_eq!(s.last_index(), 6);
-        let terms: Vec<_> = s.segments.iter().flatten().map(|e| (e.index, e.term)).collect();
+        let terms: Vec<_> = s.segments.iter().flat_map(|s| s.iter()).map(|e| (e.index, e.term)).collect();
         assert_eq!(terms, [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]);
         let meta = SnapshotMeta { index: 4, term: 2, membership: Default::default() };
-        s.persist(None, Vec::new(), Some(meta));
-        let left: Vec<_> = s.segments.iter().flatten().map(|e| e.index).collect();
+        s.persist(None, Entries::new(), Some(meta));
+        let left: Vec<_> = s.segments.iter().flat_map(|s| s.iter()).map(|e| e.index).collect();
         assert_eq!(left, [5, 6]);
         let meta = SnapshotMeta { index: 6, term: 2, membership: Default::default() };
-        s.persist(None, Vec::new(), Some(meta));
+        s.persist(None, Entries::new(), Some(meta));
         assert!(s.segments.is_empty());
         assert_eq!(s.last_index(), 6);
     }

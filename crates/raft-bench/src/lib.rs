@@ -21,6 +21,7 @@
 
 pub mod alloc;
 mod core_cluster;
+pub mod floor;
 pub mod report;
 mod rs_cluster;
 

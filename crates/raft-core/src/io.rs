@@ -1,7 +1,8 @@
 //! The node's boundary: the inputs a runtime feeds in and the actions it must carry out.
 
+use crate::batch::Entries;
 use crate::event::Event;
-use crate::log::{Entry, HardState, SnapshotMeta};
+use crate::log::{HardState, SnapshotMeta};
 use crate::membership::{Membership, NodeInfo};
 use crate::message::{Message, SnapshotHeader};
 use crate::types::{Index, NodeId, ProposalId, ReadId, RequestId};
@@ -168,8 +169,9 @@ pub enum Action {
     /// Apply these committed entries to the state machine, in order, then report
     /// `Input::Applied`. `proposals` lists the ones this node proposed: answer their clients.
     Apply {
-        /// Consecutive committed entries.
-        entries: Vec<Entry>,
+        /// Consecutive committed entries (shared with the log, the persist and the appends
+        /// that carried them: drop it when done, nothing is copied).
+        entries: Entries,
         /// (index, id) of the entries that are this node's proposals.
         proposals: Vec<(Index, ProposalId)>,
     },
@@ -268,8 +270,9 @@ pub struct Persist {
     /// first persist: it carries the incarnation of that start).
     pub hard_state: Option<HardState>,
     /// Entries to store, consecutive; they replace any stored entries at the same indexes
-    /// and everything after them.
-    pub entries: Vec<Entry>,
+    /// and everything after them. Shared with the log and the appends: keeping it (as an
+    /// in-memory store may) copies nothing.
+    pub entries: Entries,
     /// A snapshot point to record (after installing a snapshot, or to compact the log).
     pub snapshot: Option<Box<SnapshotMeta>>,
 }

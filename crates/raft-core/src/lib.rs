@@ -140,6 +140,7 @@
 
 #![cfg_attr(not(test), warn(missing_docs))]
 
+mod batch;
 mod config;
 mod control;
 mod election;
@@ -158,6 +159,7 @@ mod status;
 mod types;
 mod wire;
 
+pub use batch::Entries;
 pub use config::{Config, ConfigError, SnapshotPolicy};
 pub use event::{Event, MembershipSource, Transition, TransitionReason};
 pub use io::{

@@ -4,10 +4,12 @@
 //! The core keeps every entry after the last snapshot in memory; compaction (taking a
 //! snapshot) is what bounds that memory. The runtime's log store is the durable copy.
 
+use crate::batch::Entries;
 use crate::membership::Membership;
 use crate::types::{Index, NodeId, Term};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// One entry of the replicated log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,12 +82,29 @@ pub struct SnapshotMeta {
 /// The in-memory log: entries `first_index()..=last_index()`, preceded by a snapshot point.
 /// Read-only outside the core (`Node::log`); only the node changes it, keeping the
 /// invariants its mutators assert (consecutive indexes, no truncation into the snapshot).
+///
+/// The entries are held as sealed shared segments (`Entries`) followed by an open tail the
+/// leader appends its proposals to. The node seals the tail when it hands entries out, so
+/// a persist, an append or an apply that falls within one segment is a window onto it, not
+/// a copy; a range that spans several segments is copied into a new batch.
 #[derive(Clone, Debug)]
 pub struct RaftLog {
     /// Index and term of the last entry folded into the snapshot (0, 0 for none).
     snapshot_index: Index,
     snapshot_term: Term,
-    entries: Vec<Entry>,
+    /// Non-empty, consecutive segments covering `snapshot_index + 1..=sealed_last`.
+    sealed: VecDeque<Entries>,
+    /// The first index of each segment of `sealed`, kept beside it so that finding an
+    /// index's segment is a binary search over plain numbers (with one segment per
+    /// single proposal there may be many thousands).
+    starts: VecDeque<Index>,
+    /// The last index held in `sealed` (`snapshot_index` if it is empty).
+    sealed_last: Index,
+    /// The term of the last entry (or of the snapshot point), kept because the node asks
+    /// for it, and for the term at the last index, on every flush.
+    last_term: Term,
+    /// The open tail: entries `sealed_last + 1..`.
+    tail: Vec<Entry>,
     /// First index not yet handed to the runtime in a `Persist` action.
     unstable_from: Index,
 }
@@ -115,10 +134,14 @@ impl RaftLog {
         let mut log = RaftLog {
             snapshot_index,
             snapshot_term,
-            entries: Vec::with_capacity(entries.len()),
+            sealed: VecDeque::new(),
+            starts: VecDeque::new(),
+            sealed_last: snapshot_index,
+            last_term: snapshot_term,
+            tail: Vec::new(),
             unstable_from: snapshot_index + 1,
         };
-        log.append(entries)?;
+        log.append_batch(Entries::from(entries))?;
         log.unstable_from = log.last_index() + 1;
         Ok(log)
     }
@@ -139,21 +162,51 @@ impl RaftLog {
     }
 
     /// The index of the last entry (the snapshot index if no entry follows it).
+    #[inline]
     pub fn last_index(&self) -> Index {
-        self.snapshot_index + self.entries.len() as Index
+        self.sealed_last + self.tail.len() as Index
     }
 
     /// The term of the last entry (or of the snapshot point).
+    #[inline]
     pub fn last_term(&self) -> Term {
-        self.entries.last().map_or(self.snapshot_term, |e| e.term)
+        self.last_term
+    }
+
+    /// Recomputes `last_term` after the log lost entries from its end or its start.
+    fn reset_last_term(&mut self) {
+        self.last_term = match self.tail.last().or_else(|| self.sealed.back().and_then(|s| s.last())) {
+            Some(e) => e.term,
+            None => self.snapshot_term,
+        };
     }
 
     /// The term at `index`, if it is the snapshot point or held in memory.
+    #[inline]
     pub fn term(&self, index: Index) -> Option<Term> {
+        if index == self.last_index() {
+            return Some(self.last_term);
+        }
         if index == self.snapshot_index {
             return Some(self.snapshot_term);
         }
         self.entry(index).map(|e| e.term)
+    }
+
+    /// The position in `sealed` of the segment holding `index`, which must be in
+    /// `first_index()..=sealed_last`.
+    fn segment_of(&self, index: Index) -> usize {
+        debug_assert!(index > self.snapshot_index && index <= self.sealed_last, "index {index} not sealed");
+        // Most lookups are near the end of the log: try the last two segments first (the
+        // leader looks up the entry before each follower's next, often the previous batch).
+        let n = self.starts.len();
+        if self.starts[n - 1] <= index {
+            return n - 1;
+        }
+        if n >= 2 && self.starts[n - 2] <= index {
+            return n - 2;
+        }
+        self.starts.partition_point(|&s| s <= index) - 1
     }
 
     /// The entry at `index`, if held in memory.
@@ -161,39 +214,118 @@ impl RaftLog {
         if index <= self.snapshot_index {
             return None;
         }
-        self.entries.get((index - self.snapshot_index - 1) as usize)
+        if index > self.sealed_last {
+            return self.tail.get((index - self.sealed_last - 1) as usize);
+        }
+        let k = self.segment_of(index);
+        self.sealed[k].get((index - self.starts[k]) as usize)
     }
 
-    /// Entries `lo..=hi` that are held in memory (an empty slice if none).
-    pub fn range(&self, lo: Index, hi: Index) -> &[Entry] {
+    /// Entries `lo..=hi` that are held in memory, as the consecutive slices of the
+    /// segments (and tail) that hold them, in index order; no slice is empty.
+    fn chunks(&self, lo: Index, hi: Index) -> impl Iterator<Item = &[Entry]> + '_ {
+        let lo = lo.max(self.first_index());
+        let hi = hi.min(self.last_index());
+        // (first segment, offset in it); `sealed.len()` when the range starts in the tail.
+        let (k, off) = if lo > hi || lo > self.sealed_last {
+            (self.sealed.len(), 0)
+        } else {
+            let k = self.segment_of(lo);
+            (k, (lo - self.starts[k]) as usize)
+        };
+        let segments = self.sealed.range(k..).enumerate().map(move |(j, s)| if j == 0 { &s[off..] } else { &s[..] });
+        let tail_from = if lo > self.sealed_last { (lo - self.sealed_last - 1) as usize } else { 0 };
+        let tail = std::iter::once(self.tail.get(tail_from..).unwrap_or(&[]));
+        let mut left = if lo > hi { 0 } else { (hi - lo + 1) as usize };
+        segments.chain(tail).map_while(move |c| {
+            let c = &c[..c.len().min(left)];
+            left -= c.len();
+            (!c.is_empty()).then_some(c)
+        })
+    }
+
+    /// Entries `lo..=hi` that are held in memory (empty if none), in index order, without
+    /// copying any.
+    pub fn iter_range(&self, lo: Index, hi: Index) -> impl Iterator<Item = &Entry> + '_ {
+        self.chunks(lo, hi).flatten()
+    }
+
+    /// Entries `lo..=hi` that are held in memory (an empty batch if none): a window onto
+    /// one sealed segment when they lie within one, otherwise a copy.
+    pub fn range(&self, lo: Index, hi: Index) -> Entries {
         let lo = lo.max(self.first_index());
         let hi = hi.min(self.last_index());
         if lo > hi {
-            return &[];
+            return Entries::new();
         }
-        let base = self.snapshot_index + 1;
-        &self.entries[(lo - base) as usize..=(hi - base) as usize]
+        if hi <= self.sealed_last {
+            let k = self.segment_of(lo);
+            let (seg, first) = (&self.sealed[k], self.starts[k]);
+            if hi < first + seg.len() as Index {
+                return seg.window((lo - first) as usize, (hi - first + 1) as usize);
+            }
+        }
+        self.copy_range(lo, hi)
     }
 
-    /// All entries held in memory, in index order.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    /// `lo..=hi` (within the log) spans segments: copied into a new batch. Out of line:
+    /// the rare path, kept away from the hot ones.
+    #[cold]
+    #[inline(never)]
+    fn copy_range(&self, lo: Index, hi: Index) -> Entries {
+        let mut copy = Vec::with_capacity((hi - lo + 1) as usize);
+        for chunk in self.chunks(lo, hi) {
+            copy.extend_from_slice(chunk);
+        }
+        Entries::from(copy)
+    }
+
+    /// All entries held in memory, in index order (see `range` for when this copies).
+    pub fn entries(&self) -> Entries {
+        self.range(self.first_index(), self.last_index())
     }
 
     /// Up to `max_entries` entries from `lo`, stopping before `max_bytes` is exceeded
     /// (but always at least one entry if any exists, so a huge entry still makes progress).
-    pub fn batch(&self, lo: Index, max_entries: usize, max_bytes: usize) -> &[Entry] {
-        let all = self.range(lo, self.last_index());
-        let mut bytes = 0;
-        let mut n = 0;
-        for e in all.iter().take(max_entries.max(1)) {
-            bytes += e.size_hint();
-            if n > 0 && bytes > max_bytes {
-                break;
-            }
-            n += 1;
+    pub fn batch(&self, lo: Index, max_entries: usize, max_bytes: usize) -> Entries {
+        if lo > self.last_index() {
+            // The common case on every flush of a leader whose followers are caught up.
+            return Entries::new();
         }
-        &all[..n]
+        let lo = lo.max(self.first_index());
+        let max_entries = max_entries.max(1);
+        let (mut bytes, mut n) = (0, 0);
+        // Counts entries of `chunk` while the limits allow; false once they stop the batch.
+        let mut take = |chunk: &[Entry]| {
+            for e in chunk {
+                bytes += e.size_hint();
+                if n == max_entries || (n > 0 && bytes > max_bytes) {
+                    return false;
+                }
+                n += 1;
+            }
+            true
+        };
+        // Plain loops over the segments' slices: this runs once per follower per flush.
+        let mut more = true;
+        if lo <= self.sealed_last {
+            let k = self.segment_of(lo);
+            more = take(&self.sealed[k][(lo - self.starts[k]) as usize..]);
+            for seg in self.sealed.range(k + 1..) {
+                if !more {
+                    break;
+                }
+                more = take(seg);
+            }
+        }
+        if more {
+            let from = lo.saturating_sub(self.sealed_last + 1) as usize;
+            take(self.tail.get(from..).unwrap_or(&[]));
+        }
+        if n == 0 {
+            return Entries::new();
+        }
+        self.range(lo, lo + n as Index - 1)
     }
 
     /// True if the log holds an entry at `index` with `term` (index 0 always matches).
@@ -231,7 +363,8 @@ impl RaftLog {
         i
     }
 
-    /// Appends entries that must directly continue the log.
+    /// Appends entries that must directly continue the log, one by one to the open tail
+    /// (the leader's proposals). On an error the entries before the offending one stay.
     pub(crate) fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> Result<(), LogError> {
         for e in entries {
             let expected = self.last_index() + 1;
@@ -241,9 +374,68 @@ impl RaftLog {
             if e.term < self.last_term() {
                 return Err(LogError::TermRegression { index: e.index });
             }
-            self.entries.push(e);
+            self.last_term = e.term;
+            self.tail.push(e);
         }
         Ok(())
+    }
+
+    /// Appends one entry of `term` (at least the last term) at the next index to the open
+    /// tail and returns its index: the leader's proposals, which continue its log by
+    /// construction.
+    #[inline]
+    pub(crate) fn push(&mut self, term: Term, payload: Payload) -> Index {
+        assert!(term >= self.last_term(), "a new entry's term {term} is below the last term {}", self.last_term());
+        let index = self.last_index() + 1;
+        self.tail.push(Entry { term, index, payload });
+        self.last_term = term;
+        index
+    }
+
+    /// Appends a batch that must directly continue the log, keeping it as a shared segment
+    /// (no entry is copied). All or nothing: on an error the log is unchanged.
+    pub(crate) fn append_batch(&mut self, batch: Entries) -> Result<(), LogError> {
+        let (mut expected, mut term) = (self.last_index() + 1, self.last_term());
+        for e in batch.iter() {
+            if e.index != expected {
+                return Err(LogError::Gap { expected, found: e.index });
+            }
+            if e.term < term {
+                return Err(LogError::TermRegression { index: e.index });
+            }
+            (expected, term) = (expected + 1, e.term);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.seal();
+        self.sealed_last = expected - 1;
+        self.last_term = term;
+        if let Some(back) = self.sealed.back_mut() {
+            if back.try_join(&batch) {
+                return Ok(());
+            }
+        }
+        self.starts.push_back(batch[0].index);
+        self.sealed.push_back(batch);
+        Ok(())
+    }
+
+    /// Turns the open tail into a sealed segment, so that ranges over it can be shared.
+    /// Cheap when the tail is empty; the node calls it before handing entries out.
+    #[inline]
+    pub(crate) fn seal(&mut self) {
+        if !self.tail.is_empty() {
+            self.seal_tail();
+        }
+    }
+
+    fn seal_tail(&mut self) {
+        self.starts.push_back(self.sealed_last + 1);
+        self.sealed_last += self.tail.len() as Index;
+        // Moved into one exact allocation; the tail keeps its capacity, so a leader's tail
+        // is allocated once, not once per round.
+        self.sealed.push_back(self.tail.drain(..).collect());
     }
 
     /// Removes every entry at `index` and after. The caller guarantees none is committed.
@@ -253,7 +445,25 @@ impl RaftLog {
             "truncating into the snapshot: index {index} <= snapshot {}",
             self.snapshot_index
         );
-        self.entries.truncate((index - self.snapshot_index - 1) as usize);
+        if index > self.sealed_last {
+            self.tail.truncate((index - self.sealed_last - 1) as usize);
+        } else {
+            self.tail.clear();
+            while let Some(back) = self.sealed.back_mut() {
+                let first = *self.starts.back().expect("a start per segment");
+                if first >= index {
+                    self.sealed.pop_back();
+                    self.starts.pop_back();
+                } else {
+                    if first + (back.len() as Index) > index {
+                        back.truncate((index - first) as usize);
+                    }
+                    break;
+                }
+            }
+            self.sealed_last = index - 1;
+        }
+        self.reset_last_term();
         self.unstable_from = self.unstable_from.min(index);
     }
 
@@ -266,18 +476,39 @@ impl RaftLog {
         let Some(term) = self.term(index) else {
             panic!("compacting to index {index} past the last index {}", self.last_index());
         };
-        let drop = (index - self.snapshot_index) as usize;
-        self.entries.drain(..drop);
+        if index > self.sealed_last {
+            self.seal();
+        }
+        while let Some(front) = self.sealed.front_mut() {
+            let first = *self.starts.front().expect("a start per segment");
+            let last = first + front.len() as Index - 1;
+            if last <= index {
+                self.sealed.pop_front();
+                self.starts.pop_front();
+            } else {
+                if first <= index {
+                    front.advance((index + 1 - first) as usize);
+                    *self.starts.front_mut().expect("a start per segment") = index + 1;
+                }
+                break;
+            }
+        }
         self.snapshot_index = index;
         self.snapshot_term = term;
+        self.sealed_last = self.sealed_last.max(index);
+        self.reset_last_term();
         self.unstable_from = self.unstable_from.max(index + 1);
     }
 
     /// Replaces the whole log with a snapshot point (a snapshot install from the leader).
     pub(crate) fn reset_to_snapshot(&mut self, index: Index, term: Term) {
-        self.entries.clear();
+        self.sealed.clear();
+        self.starts.clear();
+        self.tail.clear();
         self.snapshot_index = index;
         self.snapshot_term = term;
+        self.sealed_last = index;
+        self.last_term = term;
         self.unstable_from = index + 1;
     }
 
@@ -287,8 +518,9 @@ impl RaftLog {
     }
 
     /// Takes the entries not yet handed out for persistence, marking them handed out.
-    pub(crate) fn take_unstable(&mut self) -> Vec<Entry> {
-        let out = self.range(self.unstable_from, self.last_index()).to_vec();
+    pub(crate) fn take_unstable(&mut self) -> Entries {
+        self.seal();
+        let out = self.range(self.unstable_from, self.last_index());
         self.unstable_from = self.last_index() + 1;
         out
     }
@@ -398,6 +630,131 @@ mod tests {
         assert_eq!(log.batch(2, 1, 1000).len(), 1);
     }
 
+    fn terms_of(e: &[Entry]) -> Vec<(Index, Term)> {
+        e.iter().map(|e| (e.index, e.term)).collect()
+    }
+
+    /// Segments 1..=3 and 4..=6, then the open tail 7..=8.
+    fn segmented() -> RaftLog {
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        log.append_batch((1..=3).map(|i| entry(i, 1)).collect()).unwrap();
+        log.append_batch((4..=6).map(|i| entry(i, 2)).collect()).unwrap();
+        log.push(2, Payload::Noop);
+        log.push(3, Payload::Noop);
+        log
+    }
+
+    #[test]
+    fn ranges_within_a_segment_are_shared_and_ranges_across_segments_are_copied() {
+        let mut log = segmented();
+        assert_eq!(log.sealed.len(), 2);
+        let second = log.range(4, 6);
+        assert!(second.shares_allocation_with(&log.sealed[1]), "one whole segment");
+        assert!(log.range(5, 5).shares_allocation_with(&log.sealed[1]), "inside one segment");
+        let across = log.range(2, 5);
+        assert_eq!(terms_of(&across), [(2, 1), (3, 1), (4, 2), (5, 2)]);
+        assert!(!across.shares_allocation_with(&log.sealed[0]) && !across.shares_allocation_with(&log.sealed[1]));
+        assert_eq!(terms_of(&log.range(5, 99)), [(5, 2), (6, 2), (7, 2), (8, 3)], "into the tail, capped");
+        assert_eq!(log.iter_range(0, 99).map(|e| e.index).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+        assert_eq!(log.iter_range(3, 7).map(|e| e.index).collect::<Vec<_>>(), [3, 4, 5, 6, 7]);
+        assert_eq!(log.iter_range(8, 8).count(), 1);
+        assert_eq!(log.iter_range(9, 20).count(), 0);
+        assert_eq!(log.entry(7).map(|e| e.term), Some(2));
+        log.seal();
+        assert!(log.range(7, 8).shares_allocation_with(&log.sealed[2]), "the sealed tail is shared too");
+        assert_eq!(log.batch(2, 3, 1 << 20).len(), 3, "a batch may span segments");
+        assert_eq!(terms_of(&log.batch(5, 10, 1 << 20)), [(5, 2), (6, 2), (7, 2), (8, 3)]);
+    }
+
+    #[test]
+    fn the_leaders_persist_append_and_apply_share_one_sealed_batch() {
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        for _ in 0..3 {
+            log.push(1, Payload::Command(Bytes::from_static(b"x")));
+        }
+        let persist = log.take_unstable();
+        let append = log.batch(1, 64, 1 << 20);
+        let apply = log.range(1, 3);
+        assert_eq!(persist.len(), 3);
+        assert!(persist.shares_allocation_with(&append) && append.shares_allocation_with(&apply));
+        assert!(log.take_unstable().is_empty(), "handed out once");
+    }
+
+    #[test]
+    fn a_follower_joins_consecutive_pieces_of_one_leader_batch() {
+        let leader: Entries = (1..=6).map(|i| entry(i, 1)).collect();
+        let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+        log.append_batch(leader.slice(..2)).unwrap();
+        log.append_batch(leader.slice(2..5)).unwrap();
+        assert_eq!(log.sealed.len(), 1, "joined into one window");
+        assert!(log.range(1, 5).shares_allocation_with(&leader));
+        assert_eq!(log.append_batch(leader.slice(..1)), Err(LogError::Gap { expected: 6, found: 1 }));
+        let regress: Entries = vec![entry(6, 0)].into();
+        assert_eq!(log.append_batch(regress), Err(LogError::TermRegression { index: 6 }));
+        assert_eq!(log.last_index(), 5, "a refused batch leaves the log unchanged");
+    }
+
+    #[test]
+    fn truncation_into_a_sealed_segment_keeps_its_prefix_shared() {
+        let mut log = segmented();
+        log.truncate_from(5);
+        assert_eq!((log.last_index(), log.last_term()), (4, 2));
+        assert_eq!(log.sealed.len(), 2);
+        assert!(log.range(4, 4).shares_allocation_with(&log.sealed[1]));
+        log.append_batch(vec![entry(5, 4)].into()).unwrap();
+        assert_eq!(terms_of(&log.range(3, 9)), [(3, 1), (4, 2), (5, 4)]);
+        log.truncate_from(2);
+        assert_eq!((log.last_index(), log.last_term(), log.sealed.len()), (1, 1, 1));
+        log.push(5, Payload::Noop);
+        assert_eq!(terms_of(&log.entries()), [(1, 1), (2, 5)]);
+        log.truncate_from(2);
+        assert_eq!(log.last_index(), 1, "truncating the open tail");
+    }
+
+    #[test]
+    fn compaction_drops_whole_segments_and_trims_the_first_kept() {
+        let mut log = segmented();
+        log.compact_to(4);
+        assert_eq!((log.first_index(), log.snapshot_term()), (5, 2));
+        assert_eq!(log.sealed.len(), 1);
+        assert_eq!(terms_of(&log.entries()), [(5, 2), (6, 2), (7, 2), (8, 3)]);
+        assert_eq!(log.term(4), Some(2));
+        assert_eq!(log.entry(4), None);
+        log.compact_to(7);
+        assert_eq!(terms_of(&log.entries()), [(8, 3)], "compaction into the open tail seals it first");
+        log.compact_to(8);
+        assert_eq!((log.first_index(), log.last_index(), log.last_term()), (9, 8, 3));
+        assert!(log.entries().is_empty());
+        log.push(3, Payload::Noop);
+        assert_eq!(terms_of(&log.entries()), [(9, 3)]);
+    }
+
+    /// Operations for the model-based property test of the segmented log.
+    #[derive(Clone, Debug)]
+    enum SegOp {
+        /// The leader's path: `n` entries pushed to the open tail.
+        Push(u8, u8),
+        /// The follower's path: a batch of `n`, cut at `skip` from a larger allocation.
+        Batch(u8, u8, u8),
+        Seal,
+        TakeUnstable,
+        Truncate(u8),
+        Compact(u8),
+    }
+
+    impl Arbitrary for SegOp {
+        fn arbitrary(g: &mut Gen) -> Self {
+            match u8::arbitrary(g) % 6 {
+                0 => SegOp::Push(u8::arbitrary(g) % 4 + 1, u8::arbitrary(g) % 3),
+                1 => SegOp::Batch(u8::arbitrary(g) % 6 + 1, u8::arbitrary(g) % 3, u8::arbitrary(g) % 3),
+                2 => SegOp::Seal,
+                3 => SegOp::TakeUnstable,
+                4 => SegOp::Truncate(u8::arbitrary(g)),
+                _ => SegOp::Compact(u8::arbitrary(g)),
+            }
+        }
+    }
+
     /// Operations for the model-based property test.
     #[derive(Clone, Debug)]
     enum Op {
@@ -453,6 +810,92 @@ mod tests {
                     if log.term(i) != expect { return false; }
                 }
                 if log.last_term() != model.last().copied().unwrap_or(0) { return false; }
+            }
+            true
+        }
+
+        /// The segmented log agrees with a plain vector of entries after any sequence of
+        /// pushes, shared batches, seals, takes, truncations and compactions: every range,
+        /// batch and term lookup, and a range within one segment is never a copy.
+        fn segmented_log_matches_model(ops: Vec<SegOp>, lo: u8, len: u8) -> bool {
+            let mut log = RaftLog::restore(0, 0, vec![]).unwrap();
+            let mut model: Vec<Entry> = vec![];
+            let mut compacted: Index = 0;
+            let mut unstable: Index = 1;
+            let mut snap_term: Term = 0;
+            let next = |model: &Vec<Entry>, (compacted, snap_term): (Index, Term), k: u64, bump: u8| {
+                let term = model.last().map_or(snap_term, |e| e.term) + bump as Term;
+                let index = compacted.max(model.last().map_or(0, |e| e.index)) + 1 + k;
+                Entry { term, index, payload: Payload::Command(Bytes::from(index.to_le_bytes().to_vec())) }
+            };
+            for op in ops {
+                match op {
+                    SegOp::Push(n, bump) => {
+                        for _ in 0..n {
+                            let e = next(&model, (compacted, snap_term), 0, bump);
+                            if log.push(e.term, e.payload.clone()) != e.index { return false; }
+                            model.push(e);
+                        }
+                    }
+                    SegOp::Batch(n, bump, skip) => {
+                        let fresh: Vec<Entry> = (0..n as u64).map(|k| next(&model, (compacted, snap_term), k, bump)).collect();
+                        // A larger allocation: `skip` entries before the batch and one after.
+                        let mut whole: Vec<Entry> = (0..skip).map(|_| entry(0, 0)).collect();
+                        whole.extend(fresh.iter().cloned());
+                        whole.push(entry(0, 0));
+                        let whole = Entries::from(whole);
+                        let batch = whole.slice(skip as usize..skip as usize + fresh.len());
+                        if log.append_batch(batch).is_err() { return false; }
+                        model.extend(fresh);
+                    }
+                    SegOp::Seal => log.seal(),
+                    SegOp::TakeUnstable => {
+                        let taken = log.take_unstable();
+                        let want: Vec<Entry> = model.iter().filter(|e| e.index >= unstable).cloned().collect();
+                        if taken != want { return false; }
+                        unstable = log.last_index() + 1;
+                    }
+                    SegOp::Truncate(at) => {
+                        let at = at as Index;
+                        if at > compacted && at <= log.last_index() {
+                            log.truncate_from(at);
+                            model.retain(|e| e.index < at);
+                            unstable = unstable.min(at);
+                        }
+                    }
+                    SegOp::Compact(at) => {
+                        let at = at as Index;
+                        if at > compacted && at <= log.last_index() {
+                            log.compact_to(at);
+                            snap_term = log.term(at).unwrap_or(0);
+                            model.retain(|e| e.index > at);
+                            compacted = at;
+                            unstable = unstable.max(at + 1);
+                        }
+                    }
+                }
+                let last = model.last().map_or(compacted, |e| e.index);
+                if log.last_index() != last || log.first_index() != compacted + 1 { return false; }
+                if log.unstable_from() != unstable { return false; }
+                if log.last_term() != model.last().map_or(snap_term, |e| e.term) { return false; }
+                if log.entries() != model { return false; }
+                for e in &model {
+                    if log.term(e.index) != Some(e.term) || log.entry(e.index) != Some(e) { return false; }
+                }
+                let (lo, hi) = (lo as Index, lo as Index + len as Index % 8);
+                let want: Vec<Entry> = model.iter().filter(|e| e.index >= lo && e.index <= hi).cloned().collect();
+                let got = log.range(lo, hi);
+                if got != want || log.iter_range(lo, hi).cloned().collect::<Vec<_>>() != want { return false; }
+                if log.starts.len() != log.sealed.len() || log.sealed.iter().zip(&log.starts).any(|(s, &i)| s[0].index != i) {
+                    return false;
+                }
+                let within = log.sealed.iter().find(|s| s[0].index <= lo && hi <= s[s.len() - 1].index);
+                if let Some(seg) = within {
+                    if !got.shares_allocation_with(seg) { return false; }
+                }
+                let batch = log.batch(lo.max(1), len as usize % 5, 1 << 20);
+                let want: Vec<Entry> = model.iter().filter(|e| e.index >= lo.max(1)).take((len as usize % 5).max(1)).cloned().collect();
+                if batch != want { return false; }
             }
             true
         }

@@ -2,6 +2,7 @@
 //! into actions. Protocol rules live in the sibling modules (`election`, `replication`,
 //! `read`, `control`, `reconfig`), each an `impl Node` block with one concern.
 
+use crate::batch::Entries;
 use crate::config::{Config, ConfigError};
 use crate::event::{Event, History, Transition, TransitionReason};
 use crate::io::{Action, Input, Persist, ProposalError};
@@ -338,6 +339,9 @@ impl Node {
     }
 
     fn flush(&mut self) {
+        // Everything handed out below (appends, the persist, the apply) then shares the
+        // sealed segments instead of copying entries.
+        self.log.seal();
         if self.role == Role::Leader {
             self.replicate_all();
             self.maybe_start_read_round();
@@ -534,7 +538,7 @@ impl Node {
         self.persist_seq += 1;
         let hard_state = self.hard_state_dirty.then(|| self.hard_state());
         self.hard_state_dirty = false;
-        let entries = if dirty_log { self.log.take_unstable() } else { Vec::new() };
+        let entries = if dirty_log { self.log.take_unstable() } else { Entries::new() };
         self.inflight_persists.push_back((self.persist_seq, self.log.last_index()));
         self.metrics.persists += 1;
         self.actions.push(Action::Persist(Persist {
@@ -604,17 +608,26 @@ impl Node {
         if hi <= self.apply_sent {
             return;
         }
-        let entries = self.log.range(self.apply_sent + 1, hi).to_vec();
-        debug_assert_eq!(entries.first().map(|e| e.index), Some(self.apply_sent + 1), "apply range must be in memory");
+        let lo = self.apply_sent + 1;
+        let entries = self.log.range(lo, hi);
+        debug_assert_eq!(entries.first().map(|e| e.index), Some(lo), "apply range must be in memory");
         self.apply_sent = hi;
-        self.bytes_since_snapshot += entries.iter().map(|e| e.size_hint() as u64).sum::<u64>();
+        if self.cfg.snapshot_policy.max_bytes > 0 {
+            // Only the byte policy reads the count; without it, skip a pass over the entries.
+            self.bytes_since_snapshot += entries.iter().map(|e| e.size_hint() as u64).sum::<u64>();
+        }
         let mut proposals = Vec::new();
         while let Some(&(index, term, id)) = self.proposals.front() {
             if index > hi {
                 break;
             }
             self.proposals.pop_front();
-            if self.log.term(index) == Some(term) {
+            // The batch in hand answers for its own range without a search of the log.
+            let held = match index.checked_sub(lo) {
+                Some(k) => entries.get(k as usize).map(|e| e.term),
+                None => self.log.term(index),
+            };
+            if held == Some(term) {
                 proposals.push((index, id));
             } else {
                 self.metrics.proposals_rejected += 1;

@@ -1,9 +1,10 @@
 //! Log replication (Raft §5.3): proposals, appends with pipelining and flow control, fast
 //! backtracking of divergent logs, heartbeats, and the commit rule of §5.4.2.
 
+use crate::batch::Entries;
 use crate::event::Event;
 use crate::io::{Action, Limit, ProposalError};
-use crate::log::{Entry, Payload};
+use crate::log::Payload;
 use crate::message::{AppendResult, Message, MessageBody, SnapshotHeader};
 use crate::node::Node;
 use crate::progress::{Progress, ProgressState};
@@ -63,10 +64,7 @@ impl Node {
     /// Appends one entry of the current term to the leader's log; it is sent at the next
     /// flush, batched with whatever else was proposed meanwhile.
     pub(crate) fn append_as_leader(&mut self, payload: Payload) -> Index {
-        let index = self.log.last_index() + 1;
-        let entry = Entry { term: self.term, index, payload };
-        self.log.append([entry]).expect("a leader's entry continues its log");
-        index
+        self.log.push(self.term, payload)
     }
 
     /// Sends whatever each peer is missing, as flow control allows.
@@ -182,7 +180,7 @@ impl Node {
         from: NodeId,
         prev: Index,
         prev_term: Term,
-        entries: Vec<Entry>,
+        entries: Entries,
         leader_commit: Index,
     ) {
         self.follow(from);
@@ -208,7 +206,7 @@ impl Node {
             }
             prev_term = entries[skip - 1].term;
             prev = self.commit;
-            entries.drain(..skip);
+            entries.advance(skip);
         }
         if !self.log.matches(prev, prev_term) {
             let result = if prev > self.log.last_index() {
@@ -237,14 +235,14 @@ impl Node {
                 self.log.truncate_from(at);
                 self.on_truncate(at);
             }
-            entries.drain(..first_new);
+            entries.advance(first_new);
             for e in &entries {
                 if let Payload::Membership(m) = &e.payload {
                     self.membership_log.push_back((e.index, crate::membership::Membership::clone(m)));
                     self.membership = crate::membership::Membership::clone(m);
                 }
             }
-            if self.log.append(entries).is_err() {
+            if self.log.append_batch(entries).is_err() {
                 // Unreachable after validation; never trust the network to keep it so.
                 self.metrics.dropped_invalid += 1;
                 return;
@@ -450,7 +448,7 @@ fn replicate_to(
                 let body = MessageBody::Append {
                     prev_log_index: prev,
                     prev_log_term: prev_term,
-                    entries: Vec::new(),
+                    entries: Entries::new(),
                     commit: ctx.commit,
                 };
                 send(out, metrics, body);
@@ -487,7 +485,7 @@ fn replicate_to(
                     MessageBody::Append {
                         prev_log_index: prev,
                         prev_log_term: prev_term,
-                        entries: Vec::new(),
+                        entries: Entries::new(),
                         commit: ctx.commit,
                     },
                 );
@@ -501,12 +499,7 @@ fn replicate_to(
         send(
             out,
             metrics,
-            MessageBody::Append {
-                prev_log_index: prev,
-                prev_log_term: prev_term,
-                entries: batch.to_vec(),
-                commit: ctx.commit,
-            },
+            MessageBody::Append { prev_log_index: prev, prev_log_term: prev_term, entries: batch, commit: ctx.commit },
         );
         pr.sent(batch_last, true);
         if pr.state == ProgressState::Probe {

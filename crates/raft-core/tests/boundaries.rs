@@ -490,7 +490,7 @@ fn a_stale_append_is_answered_only_with_check_quorum_or_pre_vote() {
         c.elect(1);
         c.stabilize();
         let term = c.node(2).term();
-        let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: vec![], commit: 0 };
+        let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: Default::default(), commit: 0 };
         c.step(2, Input::Message(Message { from: 3, to: 2, term: term - 1, body }));
         let answers: Vec<Message> = c.queue.drain(..).collect();
         let told = answers.iter().any(|m| m.to == 3 && m.term == term);
@@ -627,7 +627,9 @@ fn a_new_leaders_first_message_changes_the_leader_in_one_event() {
         let term = c.node(3).term() + 1;
         let before = c.events(3).len();
         let body = match kind {
-            "append" => MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: vec![], commit: 0 },
+            "append" => {
+                MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: Default::default(), commit: 0 }
+            }
             _ => MessageBody::Heartbeat { commit: 0, seq: 1 },
         };
         c.step(3, Input::Message(Message { from: 2, to: 3, term, body }));

@@ -141,7 +141,8 @@ fn a_follower_installing_a_snapshot_counts_appends_and_a_second_snapshot() {
     };
     c.step(3, stream(meta(last + 2)));
     assert!(c.peers[&3].held_install.is_some());
-    let append = MessageBody::Append { prev_log_index: last, prev_log_term: term, entries: vec![], commit: last };
+    let append =
+        MessageBody::Append { prev_log_index: last, prev_log_term: term, entries: Default::default(), commit: last };
     let append = msg(&c, 1, 3, append);
     expect_counted(&mut c, 3, append, "unexpected");
     expect_counted(&mut c, 3, stream(meta(last + 3)), "unexpected");

@@ -55,7 +55,7 @@ fn an_append_overlapping_the_commit_index_appends_what_lies_beyond_it() {
     let prev = entries[0].index - 1;
     let prev_term = c.node(2).log().term(prev).expect("held");
     entries.extend((commit + 1..=commit + 3).map(|i| entry(i, term)));
-    let body = MessageBody::Append { prev_log_index: prev, prev_log_term: prev_term, entries, commit };
+    let body = MessageBody::Append { prev_log_index: prev, prev_log_term: prev_term, entries: entries.into(), commit };
     c.step(2, from_leader(&c, 2, body));
     assert_eq!(c.node(2).log().last_index(), commit + 3);
     assert_eq!(answer_to_leader(&mut c), AppendResult::Success { match_index: commit + 3 });
@@ -71,7 +71,7 @@ fn an_overlapping_append_is_re_anchored_with_the_term_at_the_commit_index() {
     let (t1, commit) = (c.node(3).term(), c.node(3).commit_index());
     let mut entries = c.node(3).log().entries().to_vec();
     entries.push(entry(commit + 1, t1 + 1));
-    let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries, commit };
+    let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: entries.into(), commit };
     c.step(3, Input::Message(Message { from: 2, to: 3, term: t1 + 1, body }));
     assert_eq!(c.node(3).log().last_index(), commit + 1);
     let ok = c.queue.iter().any(|m| {
@@ -88,7 +88,8 @@ fn a_rejection_hints_at_the_first_missing_or_the_first_conflicting_index() {
     let mut c = cluster(3);
     let term = c.node(1).term();
     let last = c.node(2).log().last_index();
-    let body = MessageBody::Append { prev_log_index: last + 3, prev_log_term: term, entries: vec![], commit: 0 };
+    let body =
+        MessageBody::Append { prev_log_index: last + 3, prev_log_term: term, entries: Default::default(), commit: 0 };
     c.step(2, from_leader(&c, 2, body));
     assert_eq!(
         answer_to_leader(&mut c),
@@ -111,7 +112,8 @@ fn a_rejection_hints_at_the_first_missing_or_the_first_conflicting_index() {
     c.queue.clear();
     let last = c.node(2).log().last_index();
     assert!(last >= commit + 2 && c.node(2).commit_index() == commit);
-    let body = MessageBody::Append { prev_log_index: last, prev_log_term: term + 1, entries: vec![], commit: 0 };
+    let body =
+        MessageBody::Append { prev_log_index: last, prev_log_term: term + 1, entries: Default::default(), commit: 0 };
     let m = Message { from: 1, to: 2, term: term + 1, body };
     c.step(2, Input::Message(m));
     let hint = c.queue.iter().find_map(|m| match m.body {
@@ -130,7 +132,7 @@ fn a_candidate_follows_a_leader_of_its_own_term() {
     c.campaign(3);
     assert_eq!(c.node(3).role(), Role::Candidate);
     let term = c.node(3).term();
-    let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: vec![], commit: 0 };
+    let body = MessageBody::Append { prev_log_index: 0, prev_log_term: 0, entries: Default::default(), commit: 0 };
     c.step(3, Input::Message(Message { from: 2, to: 3, term, body }));
     assert_eq!((c.node(3).role(), c.node(3).leader()), (Role::Follower, Some(2)));
 }

@@ -231,7 +231,7 @@ fn an_old_term_message_leaves_the_node_unchanged_and_is_counted() {
         MessageBody::Append {
             prev_log_index: last,
             prev_log_term: stale,
-            entries: vec![Entry { term: stale, index: last + 1, payload: Payload::Noop }],
+            entries: vec![Entry { term: stale, index: last + 1, payload: Payload::Noop }].into(),
             commit: last + 1,
         },
         MessageBody::AppendResponse { result: AppendResult::Success { match_index: 1 } },

@@ -260,7 +260,7 @@ fn malformed_and_misaddressed_messages_are_dropped_and_counted() {
         body: MessageBody::Append {
             prev_log_index: 1,
             prev_log_term: 1,
-            entries: vec![Entry { term, index: 9, payload: Payload::Noop }],
+            entries: vec![Entry { term, index: 9, payload: Payload::Noop }].into(),
             commit: 100,
         },
     };

@@ -68,9 +68,11 @@ impl TermOf {
         };
         if let MessageBody::Append { prev_log_term, entries, .. } = &mut m.body {
             *prev_log_term = (*prev_log_term).min(m.term);
-            for e in entries {
+            let mut clamped = entries.to_vec();
+            for e in &mut clamped {
                 e.term = e.term.clamp(*prev_log_term, m.term);
             }
+            *entries = clamped.into();
         }
     }
 }

@@ -53,7 +53,7 @@ fn decode_seeds() -> Vec<(&'static str, Message)> {
             msg(MessageBody::Append {
                 prev_log_index: 4,
                 prev_log_term: 6,
-                entries: vec![entry(5, Payload::Command(bytes::Bytes::from_static(b"put k v")))],
+                entries: vec![entry(5, Payload::Command(bytes::Bytes::from_static(b"put k v")))].into(),
                 commit: 4,
             }),
         ),
@@ -62,7 +62,7 @@ fn decode_seeds() -> Vec<(&'static str, Message)> {
             msg(MessageBody::Append {
                 prev_log_index: 4,
                 prev_log_term: 6,
-                entries: vec![entry(5, Payload::Membership(Box::new(Membership::with_voters([1, 2, 3]))))],
+                entries: vec![entry(5, Payload::Membership(Box::new(Membership::with_voters([1, 2, 3]))))].into(),
                 commit: 4,
             }),
         ),

@@ -866,7 +866,8 @@ impl LogStore for SledLogStore {
     }
 
     fn set_snapshot_point(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
-        let persist = Persist { seq: 0, hard_state: None, entries: Vec::new(), snapshot: Some(Box::new(meta.clone())) };
+        let persist =
+            Persist { seq: 0, hard_state: None, entries: Default::default(), snapshot: Some(Box::new(meta.clone())) };
         self.mutate(|s| s.persist_inner(&persist))
     }
 

@@ -62,7 +62,8 @@ where
             // cannot keep the point without the term.
             let hs = log.hard_state();
             let raised = (hs.term < data.term).then_some(HardState { term: data.term, vote: None, ..hs });
-            let persist = Persist { seq: 0, hard_state: raised, entries: Vec::new(), snapshot: Some(Box::new(data)) };
+            let persist =
+                Persist { seq: 0, hard_state: raised, entries: Default::default(), snapshot: Some(Box::new(data)) };
             log.persist(&persist)?;
             log.sync()?;
         } else if data.index < point.index {

@@ -78,7 +78,7 @@ impl LogState {
                 }
                 if let Some(first) = p.entries.first() {
                     self.apply(&Op::Truncate(first.index));
-                    self.apply(&Op::Append(p.entries.clone()));
+                    self.apply(&Op::Append(p.entries.to_vec()));
                 }
                 if let Some(hs) = p.hard_state {
                     self.hard_state = hs;

@@ -554,7 +554,7 @@ fn run_op<F: StoreFactory>(
                 }
                 _ => None,
             };
-            let persist = Persist { seq: 1, hard_state: hs, entries, snapshot: snapshot.map(Box::new) };
+            let persist = Persist { seq: 1, hard_state: hs, entries: entries.into(), snapshot: snapshot.map(Box::new) };
             ok("apply_persist", apply_persist(store, &persist))?;
             model.apply_persist(&persist);
         }
@@ -576,7 +576,8 @@ fn run_op<F: StoreFactory>(
                 reopen(factory, slot, model, u64::from(seed))?;
             } else {
                 let entries = make_entries(s + 1, u64::from(then_append % 3), term, seed as u8, seed);
-                let persist = Persist { seq: 1, hard_state: Some(hs), entries, snapshot: Some(Box::new(meta)) };
+                let persist =
+                    Persist { seq: 1, hard_state: Some(hs), entries: entries.into(), snapshot: Some(Box::new(meta)) };
                 ok("apply_persist (snapshot install)", apply_persist(store, &persist))?;
                 model.apply_persist(&persist);
             }
@@ -593,7 +594,12 @@ fn run_op<F: StoreFactory>(
             };
             let meta = SnapshotMeta { index: s, term, membership: membership(seed) };
             let entries = make_entries(s + 1, u64::from(then_append % 3), term, seed as u8, seed);
-            let persist = Persist { seq: 1, hard_state: Some(hs), entries, snapshot: Some(Box::new(meta.clone())) };
+            let persist = Persist {
+                seq: 1,
+                hard_state: Some(hs),
+                entries: entries.into(),
+                snapshot: Some(Box::new(meta.clone())),
+            };
             store_data(snapshots, model, &meta, seed, true)?;
             check("staged meta after stage", snapshots.staged(), Some(meta.clone()))?;
             match outcome % 5 {
@@ -647,7 +653,12 @@ fn run_op<F: StoreFactory>(
             store_data(snapshots, model, &meta, seed, false)?;
             if !data_only {
                 if via_persist {
-                    let persist = Persist { seq: 1, hard_state: None, entries: vec![], snapshot: Some(Box::new(meta)) };
+                    let persist = Persist {
+                        seq: 1,
+                        hard_state: None,
+                        entries: Default::default(),
+                        snapshot: Some(Box::new(meta)),
+                    };
                     ok("apply_persist (compaction)", apply_persist(store, &persist))?;
                     model.apply_persist(&persist);
                 } else {
@@ -1021,8 +1032,12 @@ fn concurrent_case<F: StoreFactory>(factory: &mut F, config: &Concurrency, seed:
             let count = 1 + next() % 6;
             let entries: Vec<Entry> = (last + 1..=last + count).map(concurrent_entry).collect();
             let hs = HardState { term: 1, vote: Some(1), commit: last + count, incarnation: 1 };
-            let persist =
-                Persist { seq: i + 1, hard_state: Some(hs), entries, snapshot: pending_point.take().map(Box::new) };
+            let persist = Persist {
+                seq: i + 1,
+                hard_state: Some(hs),
+                entries: entries.into(),
+                snapshot: pending_point.take().map(Box::new),
+            };
             ok("apply_persist", apply_persist(&mut log, &persist))?;
             for &(at, before_sync) in &copies {
                 if at == i && before_sync {

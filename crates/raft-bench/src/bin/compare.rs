@@ -6,14 +6,17 @@
 //! ```
 //!
 //! `--secs` is the measuring time per library and round size (split into `--trials`
-//! alternating trials; the median is reported). `--csv` also writes the figures as
+//! alternating trials; the median is reported). The floor program (`raft_bench::floor`,
+//! no protocol, only the unavoidable data movement) is measured the same way at each round
+//! size, after both libraries, and raft-core's cost per entry is reported as a multiple of
+//! it. `--csv` also writes the figures as
 //! `metric,library,round,value` rows for `scripts/plot_bench.py`. `--only` runs one
 //! library's workload alone, for profilers: with `--rounds N` a fixed amount of work
 //! (N rounds per round size, or of `--round SIZE` only, then the latency samples) instead
 //! of a fixed time, so that instruction counts (callgrind) compare between runs.
 
 use raft_bench::report::{self, Allocs, Latency};
-use raft_bench::{Cluster, CoreCluster, RsCluster, ROUND_SIZES};
+use raft_bench::{floor, Cluster, CoreCluster, RsCluster, ROUND_SIZES};
 use std::time::Duration;
 
 struct Args {
@@ -106,6 +109,7 @@ fn main() {
     let time = Duration::from_secs_f64(args.secs);
     // Warm both up (allocator, caches, log growth) before measuring.
     let _ = report::throughput_pair(&mut core, &mut rs, 256, Duration::from_millis(400), 2);
+    let mut core_eps = Vec::new();
     for round in ROUND_SIZES {
         let (c, r) = report::throughput_pair(&mut core, &mut rs, round, time, args.trials);
         println!(
@@ -115,6 +119,18 @@ fn main() {
         );
         csv.push(report::csv_row("entries_per_sec", "raft-core", round, c));
         csv.push(report::csv_row("entries_per_sec", "raft-rs", round, r));
+        core_eps.push(c);
+    }
+    for (round, c) in ROUND_SIZES.into_iter().zip(core_eps) {
+        let f = floor::ns_per_entry_median(round, time, args.trials);
+        let core_ns = 1e9 / c;
+        println!(
+            "floor round={round} {f:.1} ns/entry; raft-core {core_ns:.1} ns/entry = {:.2}x the floor",
+            core_ns / f
+        );
+        csv.push(report::csv_row("entries_per_sec", "floor", round, 1e9 / f));
+        csv.push(report::csv_row("floor_ns_per_entry", "floor", round, f));
+        csv.push(report::csv_row("core_over_floor", "raft-core", round, core_ns / f));
     }
 
     let lc: Latency = report::latency(&mut core, 1000, args.latency_samples);

@@ -252,7 +252,7 @@ impl Cluster {
                     for e in entries {
                         peer.applied.push((e.index, e.payload));
                     }
-                    peer.outputs.push(Action::Apply { entries: vec![], proposals });
+                    peer.outputs.push(Action::Apply { entries: Default::default(), proposals });
                     if !peer.hold_applied {
                         follow_up.push(Input::Applied { index: last });
                     }

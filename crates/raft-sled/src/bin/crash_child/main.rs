@@ -55,7 +55,7 @@ fn run(dir: &str, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
             commit = last - next() % 20;
             hs.commit = commit;
         }
-        let mut persist = Persist { seq, hard_state: None, entries: Vec::new(), snapshot: None };
+        let mut persist = Persist { seq, hard_state: None, entries: Default::default(), snapshot: None };
         let mut term = hs.term.max(store.term(last)?.unwrap_or(0));
         let roll = next() % 100;
         if roll < 25 {
