@@ -69,6 +69,8 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     pub(crate) transfers: HashMap<RequestId, oneshot::Sender<Result<NodeId, TransferLeaderError>>>,
     pub(crate) next_id: u64,
     pub(crate) peers: BTreeMap<NodeId, NodeInfo>,
+    /// When each peer was last reported unreachable.
+    unreachable: HashMap<NodeId, tokio::time::Instant>,
     pub(crate) actions: Vec<Action>,
     pub(crate) reports: Vec<Input>,
     stopping: Option<Stopping>,
@@ -113,6 +115,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             transfers: HashMap::new(),
             next_id: 0,
             peers: BTreeMap::new(),
+            unreachable: HashMap::new(),
             actions: Vec::new(),
             reports: Vec::new(),
             stopping: None,
@@ -136,6 +139,11 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
     fn step(&mut self, input: Input) {
         let now = self.now();
         self.node.step(now, input);
+    }
+
+    fn on_message(&mut self, m: Message) {
+        tracing::trace!(target: "raft::driver", from = m.from, term = m.term, kind = m.body.kind(), "received");
+        self.step(Input::Message(m));
     }
 
     fn next_id(&mut self) -> u64 {
@@ -164,7 +172,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             tokio::select! {
                 biased;
                 Some(r) = reports.recv() => self.on_report(r),
-                Some(m) = messages.recv() => self.step(Input::Message(m)),
+                Some(m) = messages.recv() => self.on_message(m),
                 r = requests.recv(), if requests_open => match r {
                     Some(r) => self.on_request(r),
                     None => {
@@ -185,7 +193,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
                 if let Ok(r) = reports.try_recv() {
                     self.on_report(r);
                 } else if let Ok(m) = messages.try_recv() {
-                    self.step(Input::Message(m));
+                    self.on_message(m);
                 } else if let Some(r) = requests_open.then(|| requests.try_recv().ok()).flatten() {
                     self.on_request(r);
                 } else {
@@ -229,8 +237,9 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         match action {
             Action::Send(msg) => {
                 let to = msg.to;
+                tracing::trace!(target: "raft::driver", to, term = msg.term, kind = msg.body.kind(), "send");
                 if self.transport.send(msg).is_err() {
-                    self.reports.push(Input::PeerUnreachable { peer: to });
+                    self.peer_unreachable(to);
                 }
             }
             // Queued, not awaited: the sends drained with it (the leader's appends to its
@@ -300,6 +309,18 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         }
     }
 
+    /// Reports `peer` unreachable at most once per heartbeat interval: the core answers a
+    /// report with a fresh probe at once, and a transport that fails synchronously would
+    /// otherwise turn the two into a busy loop.
+    fn peer_unreachable(&mut self, peer: NodeId) {
+        let now = tokio::time::Instant::now();
+        let every = self.node.config().heartbeat_interval;
+        if self.unreachable.get(&peer).is_none_or(|last| now.duration_since(*last) >= every) {
+            self.unreachable.insert(peer, now);
+            self.reports.push(Input::PeerUnreachable { peer });
+        }
+    }
+
     fn to_applier(&mut self, job: Job<M>) {
         let sent = self.applier.as_ref().is_some_and(|a| a.send(job).is_ok());
         if !sent {
@@ -360,8 +381,8 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
 
     fn on_event(&mut self, event: Event) {
         match &event {
-            Event::RoleChanged(t) => tracing::info!(
-                target: "raft::election",
+            Event::RoleChanged(t) => tracing::debug!(
+                target: "raft::event",
                 term = t.term, from = ?t.from, to = ?t.to, leader = ?t.leader, reason = ?t.reason,
                 "role changed"
             ),
