@@ -13,7 +13,7 @@ use raft_storage::SnapshotStore;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -54,10 +54,10 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     pub(crate) epoch: tokio::time::Instant,
     pub(crate) transport: Arc<T>,
     pub(crate) store: Arc<Mutex<S>>,
-    pub(crate) disk: Option<std_mpsc::Sender<Persist>>,
-    pub(crate) disk_thread: Option<std::thread::JoinHandle<()>>,
-    pub(crate) applier: Option<std_mpsc::Sender<Job<M>>>,
-    pub(crate) applier_thread: Option<std::thread::JoinHandle<M>>,
+    pub(crate) disk: Option<mpsc::UnboundedSender<Persist>>,
+    pub(crate) disk_task: Option<tokio::task::JoinHandle<()>>,
+    pub(crate) applier: Option<mpsc::UnboundedSender<Job<M>>>,
+    pub(crate) applier_task: Option<tokio::task::JoinHandle<()>>,
     pub(crate) killed: Arc<AtomicBool>,
     pub(crate) reports_tx: mpsc::UnboundedSender<Report>,
     pub(crate) status: watch::Sender<Status>,
@@ -69,6 +69,9 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     pub(crate) transfers: HashMap<RequestId, oneshot::Sender<Result<NodeId, TransferLeaderError>>>,
     pub(crate) next_id: u64,
     pub(crate) peers: BTreeMap<NodeId, NodeInfo>,
+    /// Addresses known without the configuration (`Options::contacts`).
+    pub(crate) contacts: BTreeMap<NodeId, NodeInfo>,
+    contacts_sent: bool,
     /// When each peer was last reported unreachable.
     unreachable: HashMap<NodeId, tokio::time::Instant>,
     pub(crate) actions: Vec<Action>,
@@ -87,8 +90,8 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         epoch: tokio::time::Instant,
         transport: Arc<T>,
         store: Arc<Mutex<S>>,
-        disk: (std_mpsc::Sender<Persist>, std::thread::JoinHandle<()>),
-        applier: (std_mpsc::Sender<Job<M>>, std::thread::JoinHandle<M>),
+        disk: (mpsc::UnboundedSender<Persist>, tokio::task::JoinHandle<()>),
+        applier: (mpsc::UnboundedSender<Job<M>>, tokio::task::JoinHandle<()>),
         killed: Arc<AtomicBool>,
         reports_tx: mpsc::UnboundedSender<Report>,
         status: watch::Sender<Status>,
@@ -101,9 +104,9 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             transport,
             store,
             disk: Some(disk.0),
-            disk_thread: Some(disk.1),
+            disk_task: Some(disk.1),
             applier: Some(applier.0),
-            applier_thread: Some(applier.1),
+            applier_task: Some(applier.1),
             killed,
             reports_tx,
             status,
@@ -116,6 +119,8 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             next_id: 0,
             peers: BTreeMap::new(),
             unreachable: HashMap::new(),
+            contacts: BTreeMap::new(),
+            contacts_sent: false,
             actions: Vec::new(),
             reports: Vec::new(),
             stopping: None,
@@ -247,7 +252,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             Action::Persist(p) => {
                 if let Some(disk) = &self.disk {
                     if disk.send(p).is_err() {
-                        self.fatal.get_or_insert_with(|| "the disk thread stopped".into());
+                        self.fatal.get_or_insert_with(|| "the disk worker stopped".into());
                     }
                 }
             }
@@ -324,7 +329,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
     fn to_applier(&mut self, job: Job<M>) {
         let sent = self.applier.as_ref().is_some_and(|a| a.send(job).is_ok());
         if !sent {
-            self.fatal.get_or_insert_with(|| "the state machine thread stopped".into());
+            self.fatal.get_or_insert_with(|| "the state machine worker stopped".into());
         }
     }
 
@@ -494,11 +499,16 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
     }
 
     /// Tells the transport the members' addresses whenever the configuration changes them.
+    /// The configuration's node info wins over `Options::contacts`, which only fill in
+    /// nodes it does not name (a joining node knows no configuration yet).
     fn update_peers(&mut self) {
         let info = &self.node.membership().info;
-        if *info != self.peers {
+        if *info != self.peers || !self.contacts_sent {
             self.peers = info.clone();
-            self.transport.set_peers(&self.peers);
+            let mut all = self.contacts.clone();
+            all.extend(self.peers.iter().map(|(id, i)| (*id, i.clone())));
+            self.transport.set_peers(&all);
+            self.contacts_sent = true;
         }
     }
 
@@ -539,21 +549,17 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             let _ = reply.send(Err(TransferLeaderError::Stopped));
         }
         self.transport.detach();
-        // Dropping the queues lets each thread finish what is queued (or, once killed,
-        // stop at once) and return; they are joined off the async threads.
+        // Closing the queues lets each worker finish what is queued (or, once killed,
+        // stop at once) and return: the state machine first, then the disk, whose last
+        // act is a sync.
         self.applier = None;
         self.disk = None;
-        let applier = self.applier_thread.take();
-        let disk = self.disk_thread.take();
-        let joined = tokio::task::spawn_blocking(move || {
-            let applier_ok = applier.map(|t| t.join().is_ok()).unwrap_or(true);
-            let disk_ok = disk.map(|t| t.join().is_ok()).unwrap_or(true);
-            applier_ok && disk_ok
-        })
-        .await
-        .unwrap_or(false);
-        if !joined {
-            self.fatal.get_or_insert_with(|| "a runtime thread panicked".into());
+        let mut clean = true;
+        for task in [self.applier_task.take(), self.disk_task.take()].into_iter().flatten() {
+            clean &= task.await.is_ok();
+        }
+        if !clean {
+            self.fatal.get_or_insert_with(|| "a runtime worker panicked".into());
         }
         drop(reports);
         let outcome = match &self.fatal {

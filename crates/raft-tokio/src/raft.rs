@@ -28,6 +28,10 @@ pub struct Options {
     /// a restart (the stores are not empty). `None` for a node that joins an existing
     /// cluster: it starts empty and waits for a leader to add it.
     pub bootstrap: Option<Vec<(NodeId, NodeInfo)>>,
+    /// Addresses of nodes to reach before the configuration names them: a node that joins
+    /// an existing cluster starts knowing no member, yet must answer the leader that adds
+    /// it. The configuration's node info replaces these as soon as it names the node.
+    pub contacts: Vec<(NodeId, NodeInfo)>,
     /// Most messages waiting in the node's inbox; more are dropped (and counted).
     pub inbox_capacity: usize,
     /// Most handle calls waiting for the driver; callers wait beyond that (backpressure).
@@ -42,6 +46,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             bootstrap: None,
+            contacts: Vec::new(),
             inbox_capacity: 16 << 10,
             request_capacity: 16 << 10,
             event_capacity: 1024,
@@ -51,6 +56,12 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Options for a node joining an existing cluster, reaching it first through `contacts`
+    /// (the members' node info, or at least the leader's).
+    pub fn join(contacts: impl IntoIterator<Item = (NodeId, NodeInfo)>) -> Self {
+        Options { contacts: contacts.into_iter().collect(), ..Options::default() }
+    }
+
     /// Options for a founding member of a cluster of `members`.
     pub fn bootstrap(members: impl IntoIterator<Item = (NodeId, NodeInfo)>) -> Self {
         Options { bootstrap: Some(members.into_iter().collect()), ..Options::default() }
@@ -145,28 +156,20 @@ impl<M: StateMachine> Raft<M> {
         let (events_tx, _) = broadcast::channel(options.event_capacity.max(1));
 
         let disk = {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (reports, metrics, killed, span) = (reports_tx.clone(), metrics.clone(), killed.clone(), span.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("raft-disk-{id}"))
-                .spawn(move || span.in_scope(|| disk::run(log, rx, reports, metrics, killed)))
-                .expect("spawning the disk thread");
-            (tx, thread)
+            let (tx, rx) = mpsc::unbounded_channel();
+            let task = disk::run(log, rx, reports_tx.clone(), metrics.clone(), killed.clone());
+            (tx, tokio::spawn(task.instrument(span.clone())))
         };
         let applier = {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (reports, metrics, killed, store, span) =
-                (reports_tx.clone(), metrics.clone(), killed.clone(), store.clone(), span.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("raft-apply-{id}"))
-                .spawn(move || span.in_scope(|| state_machine::run(machine, store, rx, reports, metrics, killed)))
-                .expect("spawning the state machine thread");
-            (tx, thread)
+            let (tx, rx) = mpsc::unbounded_channel();
+            let task =
+                state_machine::run(machine, store.clone(), rx, reports_tx.clone(), metrics.clone(), killed.clone());
+            (tx, tokio::spawn(task.instrument(span.clone())))
         };
 
         let transport = Arc::new(transport);
         transport.attach(Inbound::new(id, messages_tx, reports_tx.clone(), stager(store.clone()), metrics.clone()));
-        let driver = Driver::new(
+        let mut driver = Driver::new(
             node,
             epoch,
             transport,
@@ -179,6 +182,7 @@ impl<M: StateMachine> Raft<M> {
             events_tx.clone(),
             options.shutdown_timeout,
         );
+        driver.contacts = options.contacts.iter().cloned().collect();
         tokio::spawn(driver.run(requests_rx, messages_rx, reports_rx).instrument(span));
         Ok(Raft { shared: Arc::new(Shared { id, requests: requests_tx, status: status_rx, events: events_tx, metrics }) })
     }

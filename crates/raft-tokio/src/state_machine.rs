@@ -7,7 +7,7 @@ use raft_core::{Index, Input, SnapshotMeta, Term};
 use raft_storage::SnapshotStore;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// One committed command, as handed to [`StateMachine::apply`].
@@ -82,16 +82,55 @@ pub(crate) enum Report {
     Fatal(String),
 }
 
-/// Runs `jobs` on `machine` until the queue closes, reporting to `reports`. Returns the
-/// machine so that a caller could inspect it; the runtime drops it.
-pub(crate) fn run<M: StateMachine, S: SnapshotStore>(
+/// The state machine worker: runs until `jobs` closes (after finishing what is queued) or
+/// the node is killed (dropping what is queued, as a crash would).
+///
+/// Jobs run in the order they were queued, one batch at a time on tokio's blocking pool:
+/// the machine moves to the batch and back, so it is only ever used by one thread at a
+/// time. (A blocking-pool task rather than a thread of its own: tokio's paused test clock
+/// does not jump ahead while a blocking-pool task runs, so tests under a paused clock see
+/// the machine's work take no virtual time instead of an arbitrary amount.)
+pub(crate) async fn run<M: StateMachine, S: SnapshotStore + 'static>(
     mut machine: M,
     store: Arc<Mutex<S>>,
-    jobs: mpsc::Receiver<Job<M>>,
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job<M>>,
     reports: tokio::sync::mpsc::UnboundedSender<Report>,
     metrics: Arc<SharedMetrics>,
     killed: Arc<AtomicBool>,
-) -> M {
+) {
+    let mut batch = Vec::new();
+    while jobs.recv_many(&mut batch, MAX_JOBS_PER_BATCH).await > 0 {
+        let jobs_now = std::mem::take(&mut batch);
+        let (store, to_driver, metrics, killed) = (store.clone(), reports.clone(), metrics.clone(), killed.clone());
+        let ran = tokio::task::spawn_blocking(move || {
+            let go_on = run_batch(&mut machine, &store, jobs_now, &to_driver, &metrics, &killed);
+            (machine, go_on)
+        })
+        .await;
+        match ran {
+            Ok((m, true)) => machine = m,
+            Ok((_, false)) => return,
+            Err(e) => {
+                // A panicking state machine: its state is unknown, the node cannot go on.
+                let _ = reports.send(Report::Fatal(format!("the state machine panicked: {e}")));
+                return;
+            }
+        }
+    }
+}
+
+/// Most jobs handed to the blocking pool at once (bounds how long a kill waits).
+const MAX_JOBS_PER_BATCH: usize = 256;
+
+/// Runs `jobs` in order; false once the worker must stop (killed, or a fatal error).
+fn run_batch<M: StateMachine, S: SnapshotStore>(
+    machine: &mut M,
+    store: &Mutex<S>,
+    jobs: Vec<Job<M>>,
+    reports: &tokio::sync::mpsc::UnboundedSender<Report>,
+    metrics: &SharedMetrics,
+    killed: &AtomicBool,
+) -> bool {
     let fatal = |what: String| {
         tracing::error!(target: "raft::apply", "{what}; the node stops");
         let _ = reports.send(Report::Fatal(what));
@@ -99,7 +138,7 @@ pub(crate) fn run<M: StateMachine, S: SnapshotStore>(
     for job in jobs {
         if killed.load(Ordering::Acquire) {
             // A crash: queued work is lost, as it would be with the process.
-            break;
+            return false;
         }
         match job {
             Job::Apply { commands, last, replies } => {
@@ -127,14 +166,14 @@ pub(crate) fn run<M: StateMachine, S: SnapshotStore>(
                     }
                 }
                 if reports.send(Report::Input(Input::Applied { index: last })).is_err() {
-                    break;
+                    return false;
                 }
             }
             Job::Query { query, reply } => {
                 let _ = reply.send(Ok(machine.query(query)));
             }
             Job::Create(meta) => {
-                let success = match create_snapshot(&mut machine, &store, &meta) {
+                let success = match create_snapshot(machine, store, &meta) {
                     Ok(done) => done,
                     Err(e) => {
                         // Reported as unsuccessful: the core asks again later. A poisoned
@@ -145,7 +184,7 @@ pub(crate) fn run<M: StateMachine, S: SnapshotStore>(
                 };
                 let _ = reports.send(Report::Input(Input::SnapshotCreated { index: meta.index, success }));
             }
-            Job::Install(meta) => match install_snapshot(&mut machine, &store, &meta) {
+            Job::Install(meta) => match install_snapshot(machine, store, &meta) {
                 Ok(true) => {
                     let _ = reports
                         .send(Report::Input(Input::SnapshotInstalled { meta: Box::new(meta), success: true }));
@@ -158,7 +197,7 @@ pub(crate) fn run<M: StateMachine, S: SnapshotStore>(
                 }
                 Err(e) => {
                     fatal(format!("installing the snapshot at index {} failed: {e}", meta.index));
-                    break;
+                    return false;
                 }
             },
             Job::Discard(meta) => {
@@ -171,7 +210,7 @@ pub(crate) fn run<M: StateMachine, S: SnapshotStore>(
             }
         }
     }
-    machine
+    true
 }
 
 fn create_snapshot<M: StateMachine, S: SnapshotStore>(

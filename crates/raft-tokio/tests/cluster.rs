@@ -124,14 +124,15 @@ async fn graceful_handover(disk: Disk) {
     let mut c = Cluster::start(3, disk).await;
     let old = c.leader().await;
     let leader = c.node(old).clone();
+    let before = leader.status().last_log_index;
     let inflight: Vec<_> = (0..100u64).map(|v| {
         let l = leader.clone();
         tokio::spawn(async move { (v, l.propose(cmd(v)).await) })
     }).collect();
-    // Let every proposer queue its request before the shutdown request.
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+    // The shutdown starts once the leader appended every proposal: those it accepted must
+    // all be applied through the hand-over.
+    eventually("the proposals appended", Duration::from_secs(10), || leader.status().last_log_index >= before + 100)
+        .await;
     leader.shutdown().await.expect("clean shutdown");
     for t in inflight {
         let (v, r) = t.await.expect("task");
@@ -220,20 +221,21 @@ async fn membership_changes_and_join_by_snapshot() {
     c.shutdown_all().await;
 }
 
-/// A state machine that takes 30 ms per apply call does not cost the leader its leadership:
-/// the driver keeps sending heartbeats while the state machine thread sleeps.
-#[tokio::test(start_paused = true)]
+/// A state machine that takes 400 ms per apply call (longer than the election timeout)
+/// does not cost the leader its leadership: the driver keeps sending heartbeats while the
+/// state machine worker sleeps. Real time: the sleep must cost time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_state_machine_keeps_leadership() {
     let mut c = Cluster::build(3, Disk::Memory, |_| {});
-    c.apply_delay = Duration::from_millis(30);
+    c.apply_delay = Duration::from_millis(400);
     c.start_founders().await;
     let leader = c.leader().await;
     let term = c.node(leader).status().term;
     let history_before = c.node(leader).history().await.expect("history").len();
-    for v in 0..60 {
+    for v in 0..5 {
         c.propose(v).await;
     }
-    c.converged(60).await;
+    c.converged(5).await;
     let s = c.node(leader).status();
     assert_eq!((s.role, s.term), (Role::Leader, term), "leadership changed while applying slowly");
     assert_eq!(c.node(leader).history().await.expect("history").len(), history_before);
@@ -271,13 +273,19 @@ async fn reads_observe_acknowledged_writes() {
 async fn events_arrive_in_order() {
     let mut c = Cluster::start(3, Disk::Memory).await;
     let first = c.leader().await;
-    let watcher = c.nodes.keys().copied().find(|&id| id != first).expect("a follower");
-    let mut events = c.node(watcher).events();
-    let history_before = c.node(watcher).history().await.expect("history").len();
+    let mut streams = std::collections::BTreeMap::new();
+    let mut before = std::collections::BTreeMap::new();
+    for (&id, n) in c.nodes.iter().filter(|(&id, _)| id != first) {
+        streams.insert(id, n.events());
+        before.insert(id, n.history().await.expect("history").len());
+    }
     c.node(first).kill().await.expect("kill");
     c.nodes.remove(&first);
-    c.leader().await;
+    // The new leader's stream holds its whole campaign.
+    let watcher = c.leader().await;
     c.propose(1).await;
+    let mut events = streams.remove(&watcher).expect("a stream");
+    let history_before = before[&watcher];
     let history = c.node(watcher).history().await.expect("history");
     let mut transitions = Vec::new();
     let mut leaders = Vec::new();
@@ -288,7 +296,8 @@ async fn events_arrive_in_order() {
             _ => {}
         }
     }
-    assert!(!transitions.is_empty(), "the watcher changed role at least once (it lost its leader)");
+    assert!(transitions.len() >= 2, "the new leader campaigned: {transitions:?}");
+    assert_eq!(transitions.last().map(|t| t.to), Some(Role::Leader));
     assert_eq!(transitions[..], history[history_before..], "events and history agree, in order");
     for w in transitions.windows(2) {
         assert_eq!(w[0].to, w[1].from, "role changes chain");

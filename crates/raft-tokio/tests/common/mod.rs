@@ -135,7 +135,7 @@ impl Cluster {
         let mut options = if founder {
             Options::bootstrap(self.founders.iter().map(|&f| (f, info(f))))
         } else {
-            Options::default()
+            Options::join(self.nodes.keys().map(|&n| (n, info(n))))
         };
         options.shutdown_timeout = Duration::from_secs(10);
         let machine = Recorder { values: Vec::new(), apply_delay: self.apply_delay };
