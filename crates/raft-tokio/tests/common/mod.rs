@@ -71,6 +71,97 @@ pub fn info(id: NodeId) -> NodeInfo {
 pub enum Disk {
     Memory,
     Sled,
+    /// In memory, behind a [`LogControl`] the test uses to slow, block or fail syncs.
+    Controlled,
+}
+
+/// Faults a test injects into one node's log store.
+#[derive(Default)]
+pub struct LogControl {
+    /// Every sync sleeps this long (real time).
+    pub sync_delay: std::sync::Mutex<Duration>,
+    /// The next sync fails.
+    pub fail_next_sync: std::sync::atomic::AtomicBool,
+    /// While true, syncs wait (the fsync of a stalled disk).
+    blocked: std::sync::Mutex<bool>,
+    unblocked: std::sync::Condvar,
+    /// Syncs completed.
+    pub syncs: std::sync::atomic::AtomicU64,
+}
+
+impl LogControl {
+    pub fn block(&self, blocked: bool) {
+        *self.blocked.lock().expect("lock") = blocked;
+        self.unblocked.notify_all();
+    }
+}
+
+/// A memory log store whose syncs a [`LogControl`] slows, blocks or fails.
+pub struct ControlledLog {
+    inner: raft_storage::MemLogStore,
+    control: std::sync::Arc<LogControl>,
+}
+
+impl LogStore for ControlledLog {
+    fn path(&self) -> &std::path::Path {
+        self.inner.path()
+    }
+    fn hard_state(&self) -> raft_core::HardState {
+        self.inner.hard_state()
+    }
+    fn snapshot_point(&self) -> raft_core::SnapshotMeta {
+        self.inner.snapshot_point()
+    }
+    fn first_index(&self) -> raft_core::Index {
+        self.inner.first_index()
+    }
+    fn last_index(&self) -> raft_core::Index {
+        self.inner.last_index()
+    }
+    fn term(&self, index: raft_core::Index) -> Result<Option<raft_core::Term>, raft_storage::StorageError> {
+        self.inner.term(index)
+    }
+    fn entries(
+        &self,
+        range: std::ops::Range<raft_core::Index>,
+    ) -> Result<Vec<raft_core::Entry>, raft_storage::StorageError> {
+        self.inner.entries(range)
+    }
+    fn append(&mut self, entries: &[raft_core::Entry]) -> Result<(), raft_storage::StorageError> {
+        self.inner.append(entries)
+    }
+    fn truncate_from(&mut self, index: raft_core::Index) -> Result<(), raft_storage::StorageError> {
+        self.inner.truncate_from(index)
+    }
+    fn save_hard_state(&mut self, hs: &raft_core::HardState) -> Result<(), raft_storage::StorageError> {
+        self.inner.save_hard_state(hs)
+    }
+    fn set_snapshot_point(&mut self, meta: &raft_core::SnapshotMeta) -> Result<(), raft_storage::StorageError> {
+        self.inner.set_snapshot_point(meta)
+    }
+    fn persist(&mut self, p: &raft_core::Persist) -> Result<(), raft_storage::StorageError> {
+        self.inner.persist(p)
+    }
+    fn sync(&mut self) -> Result<(), raft_storage::StorageError> {
+        let delay = *self.control.sync_delay.lock().expect("lock");
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        let mut blocked = self.control.blocked.lock().expect("lock");
+        while *blocked {
+            blocked = self.control.unblocked.wait(blocked).expect("lock");
+        }
+        drop(blocked);
+        if self.control.fail_next_sync.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(raft_storage::StorageError::Io {
+                path: self.inner.path().to_path_buf(),
+                op: "fsync",
+                source: io::Error::other("injected fsync failure"),
+            });
+        }
+        self.control.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.sync()
+    }
 }
 
 /// Nodes of one cluster over one channel network.
@@ -83,6 +174,8 @@ pub struct Cluster {
     /// Applied to every node's config before it starts.
     pub tweak: fn(&mut Config),
     pub apply_delay: Duration,
+    /// The log controls of `Disk::Controlled` nodes.
+    pub controls: BTreeMap<NodeId, std::sync::Arc<LogControl>>,
 }
 
 /// Waits until `check` holds, polling; panics with `what` after `limit` (virtual time
@@ -118,6 +211,7 @@ impl Cluster {
             founders: (1..=n).collect(),
             tweak,
             apply_delay: Duration::ZERO,
+            controls: BTreeMap::new(),
         }
     }
 
@@ -144,6 +238,11 @@ impl Cluster {
             Disk::Memory => {
                 let (log, snaps) = raft_storage::mem_stores();
                 start(config, options, log, snaps, machine, transport).await
+            }
+            Disk::Controlled => {
+                let control = self.controls.entry(id).or_default().clone();
+                let (log, snaps) = raft_storage::mem_stores();
+                start(config, options, ControlledLog { inner: log, control }, snaps, machine, transport).await
             }
             Disk::Sled => {
                 let (log, snaps) = raft_sled::open(self.dir.path().join(format!("node-{id}")), &Default::default())
