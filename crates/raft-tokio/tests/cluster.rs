@@ -133,6 +133,7 @@ async fn graceful_handover(disk: Disk) {
     // all be applied through the hand-over.
     eventually("the proposals appended", Duration::from_secs(10), || leader.status().last_log_index >= before + 100)
         .await;
+    let history = leader.history().await.expect("history");
     leader.shutdown().await.expect("clean shutdown");
     for t in inflight {
         let (v, r) = t.await.expect("task");
@@ -142,6 +143,14 @@ async fn graceful_handover(disk: Disk) {
     c.nodes.remove(&old);
     let new = c.leader().await;
     assert_ne!(new, old);
+    // It handed leadership over rather than letting it lapse (the history before the
+    // shutdown request shows it led until then).
+    assert_eq!(history.last().map(|t| t.to), Some(Role::Leader));
+    let events_of_new = c.node(new).history().await.expect("history");
+    assert!(
+        events_of_new.iter().any(|t| matches!(t.reason, raft_core::TransitionReason::TransferRequested { from } if from == old)),
+        "node {new} took over by transfer from {old}: {events_of_new:?}"
+    );
     c.propose(1000).await;
     let values = c.converged(101).await;
     assert_eq!(values.len(), 101);

@@ -231,7 +231,8 @@ impl Cluster {
         } else {
             Options::join(self.nodes.keys().map(|&n| (n, info(n))))
         };
-        options.shutdown_timeout = Duration::from_secs(10);
+        // Short: the last node standing cannot hand leadership to anyone and waits it out.
+        options.shutdown_timeout = Duration::from_secs(2);
         let machine = Recorder { values: Vec::new(), apply_delay: self.apply_delay };
         let transport = self.net.transport(id, info(id));
         let raft = match self.disk {
