@@ -170,7 +170,8 @@ impl Transport for ChannelTransport {
         // The header goes through its wire encoding, as it would in front of the bytes on
         // a real stream, so the encoding is exercised by every in-process transfer.
         let wire = header.encode();
-        let (decoded, _) = SnapshotHeader::decode(&wire, 1 << 20).map_err(|e| TransportError::Snapshot(e.to_string()))?;
+        let (decoded, _) =
+            SnapshotHeader::decode(&wire, 1 << 20).map_err(|e| TransportError::Snapshot(e.to_string()))?;
         inbound.receive_snapshot(decoded, data).await
     }
 

@@ -6,8 +6,8 @@ use crate::transport::{SnapshotStream, Transport};
 use crate::Consistency;
 use bytes::Bytes;
 use raft_core::{
-    Action, Event, Input, Instant, Membership, MembershipChange, Message, Node, NodeId, NodeInfo, Payload,
-    Persist, ProposalId, ReadConsistency, ReadId, RequestId, Role, Status, Transition,
+    Action, Event, Input, Instant, Membership, MembershipChange, Message, Node, NodeId, NodeInfo, Payload, Persist,
+    ProposalId, ReadConsistency, ReadId, RequestId, Role, Status, Transition,
 };
 use raft_storage::SnapshotStore;
 use std::collections::{BTreeMap, HashMap};

@@ -1,11 +1,11 @@
 //! Starting a node and the handle to it.
 
+use crate::disk;
 use crate::driver::{Driver, Request};
 use crate::error::{ChangeError, ProposeError, ReadError, ShutdownError, StartError, Stopped, TransferLeaderError};
 use crate::metrics::{RuntimeMetrics, SharedMetrics};
 use crate::state_machine::{self, StateMachine};
 use crate::transport::{Inbound, SnapshotStream, Stager, Transport};
-use crate::disk;
 use bytes::Bytes;
 use raft_core::{
     Config, Event, Instant, Membership, MembershipChange, Node, NodeId, NodeInfo, SnapshotMeta, Status, Transition,
@@ -184,7 +184,9 @@ impl<M: StateMachine> Raft<M> {
         );
         driver.contacts = options.contacts.iter().cloned().collect();
         tokio::spawn(driver.run(requests_rx, messages_rx, reports_rx).instrument(span));
-        Ok(Raft { shared: Arc::new(Shared { id, requests: requests_tx, status: status_rx, events: events_tx, metrics }) })
+        Ok(Raft {
+            shared: Arc::new(Shared { id, requests: requests_tx, status: status_rx, events: events_tx, metrics }),
+        })
     }
 
     /// This node's id.

@@ -143,11 +143,7 @@ fn run_batch<M: StateMachine, S: SnapshotStore>(
         match job {
             Job::Apply { commands, last, replies } => {
                 let responses = if commands.is_empty() { Vec::new() } else { machine.apply(&commands) };
-                assert_eq!(
-                    responses.len(),
-                    commands.len(),
-                    "StateMachine::apply must return one response per command"
-                );
+                assert_eq!(responses.len(), commands.len(), "StateMachine::apply must return one response per command");
                 metrics.applied(commands.len());
                 // Replies are matched by index: the core lists (index, id) of this node's
                 // proposals in the batch, and only command entries are proposals.
@@ -186,14 +182,14 @@ fn run_batch<M: StateMachine, S: SnapshotStore>(
             }
             Job::Install(meta) => match install_snapshot(machine, store, &meta) {
                 Ok(true) => {
-                    let _ = reports
-                        .send(Report::Input(Input::SnapshotInstalled { meta: Box::new(meta), success: true }));
+                    let _ =
+                        reports.send(Report::Input(Input::SnapshotInstalled { meta: Box::new(meta), success: true }));
                 }
                 Ok(false) => {
                     // The slot holds another snapshot now (a newer arrival): nothing was
                     // restored, the state machine is as it was.
-                    let _ = reports
-                        .send(Report::Input(Input::SnapshotInstalled { meta: Box::new(meta), success: false }));
+                    let _ =
+                        reports.send(Report::Input(Input::SnapshotInstalled { meta: Box::new(meta), success: false }));
                 }
                 Err(e) => {
                     fatal(format!("installing the snapshot at index {} failed: {e}", meta.index));

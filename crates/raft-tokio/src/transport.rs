@@ -113,9 +113,8 @@ impl SnapshotSink {
 
 /// Stages a received snapshot stream durably; type-erased so that [`Inbound`] does not
 /// carry the snapshot store's type.
-pub(crate) type Stager = Arc<
-    dyn Fn(SnapshotMeta, SnapshotStream) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
->;
+pub(crate) type Stager =
+    Arc<dyn Fn(SnapshotMeta, SnapshotStream) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// What a transport feeds into its node: messages, snapshot streams and unreachable
 /// peers. Cheap to clone; every method is safe to call from any task or thread.

@@ -81,10 +81,12 @@ async fn leader_killed(disk: Disk) {
     // In flight while it dies: these may or may not be applied, but never acknowledged
     // and then lost.
     let leader = c.node(old).clone();
-    let inflight: Vec<_> = (200..230).map(|v| {
-        let l = leader.clone();
-        tokio::spawn(async move { (v, l.propose(cmd(v)).await) })
-    }).collect();
+    let inflight: Vec<_> = (200..230)
+        .map(|v| {
+            let l = leader.clone();
+            tokio::spawn(async move { (v, l.propose(cmd(v)).await) })
+        })
+        .collect();
     tokio::task::yield_now().await;
     leader.kill().await.expect("kill");
     let mut acked_values: Vec<u64> = (0..200).collect();
@@ -125,10 +127,12 @@ async fn graceful_handover(disk: Disk) {
     let old = c.leader().await;
     let leader = c.node(old).clone();
     let before = leader.status().last_log_index;
-    let inflight: Vec<_> = (0..100u64).map(|v| {
-        let l = leader.clone();
-        tokio::spawn(async move { (v, l.propose(cmd(v)).await) })
-    }).collect();
+    let inflight: Vec<_> = (0..100u64)
+        .map(|v| {
+            let l = leader.clone();
+            tokio::spawn(async move { (v, l.propose(cmd(v)).await) })
+        })
+        .collect();
     // The shutdown starts once the leader appended every proposal: those it accepted must
     // all be applied through the hand-over.
     eventually("the proposals appended", Duration::from_secs(10), || leader.status().last_log_index >= before + 100)
@@ -148,7 +152,9 @@ async fn graceful_handover(disk: Disk) {
     assert_eq!(history.last().map(|t| t.to), Some(Role::Leader));
     let events_of_new = c.node(new).history().await.expect("history");
     assert!(
-        events_of_new.iter().any(|t| matches!(t.reason, raft_core::TransitionReason::TransferRequested { from } if from == old)),
+        events_of_new
+            .iter()
+            .any(|t| matches!(t.reason, raft_core::TransitionReason::TransferRequested { from } if from == old)),
         "node {new} took over by transfer from {old}: {events_of_new:?}"
     );
     c.propose(1000).await;

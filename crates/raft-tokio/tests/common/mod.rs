@@ -264,8 +264,7 @@ impl Cluster {
         let mut found = 0;
         eventually("a leader known to every running node", Duration::from_secs(30), || {
             let running: Vec<_> = self.nodes.values().filter(|n| !n.is_stopped()).collect();
-            let leaders: Vec<_> =
-                running.iter().filter(|n| n.status().role == Role::Leader).map(|n| n.id()).collect();
+            let leaders: Vec<_> = running.iter().filter(|n| n.status().role == Role::Leader).map(|n| n.id()).collect();
             if let [l] = leaders[..] {
                 found = l;
                 running.iter().all(|n| n.status().leader == Some(l))
