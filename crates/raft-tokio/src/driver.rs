@@ -269,7 +269,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
                     .iter()
                     .filter_map(|(index, id)| self.proposals.remove(id).map(|reply| (*index, reply)))
                     .collect();
-                self.to_applier(Job::Apply { commands, last, replies });
+                self.queue_for_machine(Job::Apply { commands, last, replies });
             }
             Action::ProposalRejected { id, error } => {
                 if let Some(reply) = self.proposals.remove(&id) {
@@ -280,7 +280,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             // `index`: the core emits this only once the state machine was handed that far.
             Action::ReadReady { id, .. } => {
                 if let Some((query, reply)) = self.reads.remove(&id) {
-                    self.to_applier(Job::Query { query, reply });
+                    self.queue_for_machine(Job::Query { query, reply });
                 }
             }
             Action::ReadRejected { id, error } => {
@@ -299,12 +299,12 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
                 }
             }
             Action::SendSnapshot { header } => self.send_snapshot(*header),
-            Action::InstallSnapshot { meta } => self.to_applier(Job::Install(*meta)),
+            Action::InstallSnapshot { meta } => self.queue_for_machine(Job::Install(*meta)),
             Action::DiscardSnapshot { meta, reason } => {
                 tracing::debug!(target: "raft::snapshot", index = meta.index, reason, "discarding a staged snapshot");
-                self.to_applier(Job::Discard(*meta));
+                self.queue_for_machine(Job::Discard(*meta));
             }
-            Action::CreateSnapshot { meta } => self.to_applier(Job::Create(*meta)),
+            Action::CreateSnapshot { meta } => self.queue_for_machine(Job::Create(*meta)),
             Action::Event(event) => self.on_event(*event),
             other => {
                 // The core added an action this runtime does not know: a runtime bug that
@@ -326,7 +326,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         }
     }
 
-    fn to_applier(&mut self, job: Job<M>) {
+    fn queue_for_machine(&mut self, job: Job<M>) {
         let sent = self.applier.as_ref().is_some_and(|a| a.send(job).is_ok());
         if !sent {
             self.fatal.get_or_insert_with(|| "the state machine worker stopped".into());
@@ -433,7 +433,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
                     Consistency::FollowerLinearizable => ReadConsistency::FollowerReadIndex,
                     // Served from whatever is applied: no round, no core involvement.
                     Consistency::Local => {
-                        self.to_applier(Job::Query { query, reply });
+                        self.queue_for_machine(Job::Query { query, reply });
                         return;
                     }
                 };
