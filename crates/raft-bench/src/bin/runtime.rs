@@ -7,10 +7,14 @@
 //! cargo run -p raft-bench --release --bin runtime -- [--secs S] [--only memory|sled|openraft]
 //! ```
 //!
-//! Each figure is one run of `--secs` seconds (default 3) after a 0.5 s warm-up, bounded
+//! The memory figures use `BenchLog` (a `Vec`) as the log store and raft-storage's
+//! `MemSnapshotStore`. Each figure is one run of `--secs` seconds (default 3) after a 0.5 s warm-up, bounded
 //! to 5,000,000 proposals. A proposal is counted when the handle returns the state
 //! machine's response (applied on the leader). 16-byte commands, as in `compare`.
 
+mod bench_log;
+
+use bench_log::BenchLog;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use raft_core::{Config, NodeId, NodeInfo, Role};
@@ -171,7 +175,7 @@ fn propose_to(leader: Raft<Counter>) -> Propose {
 async fn bench_memory(secs: f64, proposers: &[usize]) -> Vec<(usize, f64)> {
     let mut rates = Vec::new();
     for &p in proposers {
-        let nodes = raft_tokio_cluster(|_| raft_storage::mem_stores()).await;
+        let nodes = raft_tokio_cluster(|_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
         let leader = leader_of(&nodes);
         let l = load(propose_to(leader.clone()), p, secs).await;
         println!("{}", l.line("raft-tokio (memory)", p));
