@@ -31,6 +31,7 @@ pub(crate) async fn run<L: LogStore + 'static>(
     reports: tokio::sync::mpsc::UnboundedSender<Report>,
     metrics: Arc<SharedMetrics>,
     killed: Arc<AtomicBool>,
+    inline: bool,
 ) {
     let mut batch: Vec<Persist> = Vec::new();
     loop {
@@ -41,11 +42,11 @@ pub(crate) async fn run<L: LogStore + 'static>(
             return;
         }
         let (metrics, taken) = (metrics.clone(), std::mem::take(&mut batch));
-        let synced = tokio::task::spawn_blocking(move || {
+        let work = move || {
             let result = write_and_sync(&mut log, &taken, &metrics);
             (log, result)
-        })
-        .await;
+        };
+        let synced = if inline { Ok(work()) } else { tokio::task::spawn_blocking(work).await };
         let (returned, result) = match synced {
             Ok(done) => done,
             Err(e) => {

@@ -97,16 +97,17 @@ pub(crate) async fn run<M: StateMachine, S: SnapshotStore + 'static>(
     reports: tokio::sync::mpsc::UnboundedSender<Report>,
     metrics: Arc<SharedMetrics>,
     killed: Arc<AtomicBool>,
+    inline: bool,
 ) {
     let mut batch = Vec::new();
     while jobs.recv_many(&mut batch, MAX_JOBS_PER_BATCH).await > 0 {
         let jobs_now = std::mem::take(&mut batch);
         let (store, to_driver, metrics, killed) = (store.clone(), reports.clone(), metrics.clone(), killed.clone());
-        let ran = tokio::task::spawn_blocking(move || {
+        let work = move || {
             let go_on = run_batch(&mut machine, &store, jobs_now, &to_driver, &metrics, &killed);
             (machine, go_on)
-        })
-        .await;
+        };
+        let ran = if inline { Ok(work()) } else { tokio::task::spawn_blocking(work).await };
         match ran {
             Ok((m, true)) => machine = m,
             Ok((_, false)) => return,

@@ -78,7 +78,7 @@ struct Load {
 impl Load {
     fn line(&self, name: &str, proposers: usize) -> String {
         format!(
-            "{name:<22} proposers {proposers:>3}: {:>9.0} proposals/s  p50 {:>8.1} µs  p99 {:>8.1} µs  ({} proposals, {} failed)",
+            "{name:<25} proposers {proposers:>3}: {:>9.0} proposals/s  p50 {:>8.1} µs  p99 {:>8.1} µs  ({} proposals, {} failed)",
             self.ops as f64 / self.secs,
             self.latency.value_at_quantile(0.5) as f64 / 1000.0,
             self.latency.value_at_quantile(0.99) as f64 / 1000.0,
@@ -132,7 +132,7 @@ fn info(id: NodeId) -> NodeInfo {
 }
 
 /// Starts three raft-tokio nodes with stores from `open` and returns them once one leads.
-async fn raft_tokio_cluster<L, S>(mut open: impl FnMut(NodeId) -> (L, S)) -> Vec<Raft<Counter>>
+async fn raft_tokio_cluster<L, S>(inline_io: bool, mut open: impl FnMut(NodeId) -> (L, S)) -> Vec<Raft<Counter>>
 where
     L: LogStore + 'static,
     S: SnapshotStore + 'static,
@@ -144,6 +144,7 @@ where
         let (log, snaps) = open(id);
         let mut options = Options::bootstrap(members.clone());
         options.shutdown_timeout = Duration::from_millis(500);
+        options.inline_io = inline_io;
         let mut config = Config::new(id);
         // Let the load, not the limits, decide the batch sizes at 256 proposers.
         config.max_uncommitted_entries = 65_536;
@@ -172,13 +173,15 @@ fn propose_to(leader: Raft<Counter>) -> Propose {
     })
 }
 
-async fn bench_memory(secs: f64, proposers: &[usize]) -> Vec<(usize, f64)> {
+async fn bench_memory(secs: f64, proposers: &[usize], inline_io: bool) -> Vec<(usize, f64)> {
     let mut rates = Vec::new();
     for &p in proposers {
-        let nodes = raft_tokio_cluster(|_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
+        let nodes =
+            raft_tokio_cluster(inline_io, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
         let leader = leader_of(&nodes);
         let l = load(propose_to(leader.clone()), p, secs).await;
-        println!("{}", l.line("raft-tokio (memory)", p));
+        let name = if inline_io { "raft-tokio (mem, inline)" } else { "raft-tokio (memory)" };
+        println!("{}", l.line(name, p));
         rates.push((p, l.ops as f64 / l.secs));
         for n in &nodes {
             let _ = n.shutdown().await;
@@ -191,7 +194,7 @@ async fn bench_sled(secs: f64) {
     for p in [1, 64] {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().to_path_buf();
-        let nodes = raft_tokio_cluster(|id| {
+        let nodes = raft_tokio_cluster(false, |id| {
             raft_sled::open(path.join(format!("node-{id}")), &Default::default()).expect("open sled")
         })
         .await;
@@ -238,7 +241,8 @@ fn main() {
         let theirs: Vec<(usize, f64)> = Vec::new();
         for &p in &proposers {
             if runs("memory") {
-                ours.extend(bench_memory(secs, &[p]).await);
+                bench_memory(secs, &[p], false).await;
+                ours.extend(bench_memory(secs, &[p], true).await);
             }
         }
         for ((p, a), (_, b)) in ours.iter().zip(&theirs) {
