@@ -13,6 +13,7 @@
 //! machine's response (applied on the leader). 16-byte commands, as in `compare`.
 
 mod bench_log;
+mod openraft_cluster;
 
 use bench_log::BenchLog;
 use bytes::Bytes;
@@ -238,11 +239,16 @@ fn main() {
         );
         let proposers = [1, 64, 256];
         let mut ours = Vec::new();
-        let theirs: Vec<(usize, f64)> = Vec::new();
+        let mut theirs: Vec<(usize, f64)> = Vec::new();
         for &p in &proposers {
             if runs("memory") {
                 bench_memory(secs, &[p], false).await;
                 ours.extend(bench_memory(secs, &[p], true).await);
+            }
+            if runs("openraft") {
+                let l = openraft_cluster::bench(p, secs, load).await;
+                println!("{}", l.line("openraft 0.9 (memory)", p));
+                theirs.push((p, l.ops as f64 / l.secs));
             }
         }
         for ((p, a), (_, b)) in ours.iter().zip(&theirs) {
