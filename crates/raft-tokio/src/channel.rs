@@ -23,6 +23,8 @@ struct Faults {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Whether any fault is set: lets the common path skip the faults' lock.
+    faulty: std::sync::atomic::AtomicBool,
     /// Nodes by address (their node info bytes), as they attached.
     nodes: Mutex<HashMap<Bytes, Inbound>>,
     faults: Mutex<Faults>,
@@ -59,15 +61,18 @@ impl ChannelNetwork {
     /// Loses each message with probability `rate` (0 to 1). Snapshots are not dropped.
     pub fn set_drop_rate(&self, rate: f64) {
         self.inner.faults.lock().expect("lock").drop_ppm = (rate.clamp(0.0, 1.0) * 1e6) as u32;
+        self.inner.faulty.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Delivers every message and snapshot `delay` after it was sent.
     pub fn set_delay(&self, delay: Duration) {
         self.inner.faults.lock().expect("lock").delay = delay;
+        self.inner.faulty.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Cuts every link between a node of `a` and a node of `b`, both ways.
     pub fn partition(&self, a: &[NodeId], b: &[NodeId]) {
+        self.inner.faulty.store(true, std::sync::atomic::Ordering::Release);
         let mut f = self.inner.faults.lock().expect("lock");
         for &x in a {
             for &y in b {
@@ -80,6 +85,7 @@ impl ChannelNetwork {
     /// Cuts `id` off from every node.
     pub fn isolate(&self, id: NodeId) {
         self.inner.faults.lock().expect("lock").isolated.insert(id);
+        self.inner.faulty.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Removes every partition and isolation (drop rate and delay stay).
@@ -93,12 +99,18 @@ impl ChannelNetwork {
 impl Inner {
     /// Whether `from` can reach `to` now, and the delay to apply.
     fn link(&self, from: NodeId, to: NodeId) -> Option<Duration> {
+        if !self.faulty.load(std::sync::atomic::Ordering::Acquire) {
+            return Some(Duration::ZERO);
+        }
         let f = self.faults.lock().expect("lock");
         let blocked = f.isolated.contains(&from) || f.isolated.contains(&to) || f.cut.contains(&(from, to));
         (!blocked).then_some(f.delay)
     }
 
     fn lose(&self) -> bool {
+        if !self.faulty.load(std::sync::atomic::Ordering::Acquire) {
+            return false;
+        }
         let ppm = self.faults.lock().expect("lock").drop_ppm;
         if ppm == 0 {
             return false;
@@ -122,14 +134,36 @@ pub struct ChannelTransport {
     id: NodeId,
     address: Bytes,
     net: Arc<Inner>,
-    /// Addresses of the members, from their node info.
-    peers: Mutex<BTreeMap<NodeId, Bytes>>,
+    /// Addresses of the members, from their node info, with the node found there (looked
+    /// up at the first send, dropped when it stops).
+    peers: Mutex<BTreeMap<NodeId, (Bytes, Option<Inbound>)>>,
 }
 
 impl ChannelTransport {
     fn resolve(&self, to: NodeId) -> Result<Inbound, TransportError> {
-        let address = self.peers.lock().expect("lock").get(&to).cloned().ok_or(TransportError::Unreachable(to))?;
-        self.net.inbound(&address).filter(|i| i.id() == to).ok_or(TransportError::Unreachable(to))
+        let mut peers = self.peers.lock().expect("lock");
+        let (address, cached) = peers.get_mut(&to).ok_or(TransportError::Unreachable(to))?;
+        if cached.is_none() {
+            *cached = self.net.inbound(address).filter(|i| i.id() == to);
+        }
+        cached.clone().ok_or(TransportError::Unreachable(to))
+    }
+
+    /// Hands `msg` to its receiver without cloning the receiver's handle.
+    fn deliver_now(&self, msg: Message) -> Result<(), TransportError> {
+        let to = msg.to;
+        let mut peers = self.peers.lock().expect("lock");
+        let (address, cached) = peers.get_mut(&to).ok_or(TransportError::Unreachable(to))?;
+        if cached.is_none() {
+            *cached = self.net.inbound(address).filter(|i| i.id() == to);
+        }
+        let inbound = cached.as_ref().ok_or(TransportError::Unreachable(to))?;
+        if inbound.deliver(msg).is_err() {
+            // Stopped: look the address up again next time (it may have restarted).
+            *cached = None;
+            return Err(TransportError::Unreachable(to));
+        }
+        Ok(())
     }
 }
 
@@ -139,19 +173,19 @@ impl Transport for ChannelTransport {
     }
 
     fn set_peers(&self, peers: &BTreeMap<NodeId, NodeInfo>) {
-        *self.peers.lock().expect("lock") = peers.iter().map(|(id, info)| (*id, info.0.clone())).collect();
+        *self.peers.lock().expect("lock") = peers.iter().map(|(id, info)| (*id, (info.0.clone(), None))).collect();
     }
 
     fn send(&self, msg: Message) -> Result<(), TransportError> {
         let to = msg.to;
         let delay = self.net.link(self.id, to).ok_or(TransportError::Unreachable(to))?;
-        let inbound = self.resolve(to)?;
         if self.net.lose() {
             return Ok(());
         }
         if delay.is_zero() {
-            inbound.deliver(msg).map_err(|_| TransportError::Unreachable(to))
+            self.deliver_now(msg)
         } else {
+            let inbound = self.resolve(to)?;
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let _ = inbound.deliver(msg);

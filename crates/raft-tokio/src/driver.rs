@@ -22,6 +22,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 /// the actions (and the heartbeats among them) for long.
 const MAX_INPUTS_PER_ROUND: usize = 512;
 
+/// The most often a status whose only change is its indexes is published.
+const STATUS_INTERVAL: Duration = Duration::from_millis(1);
+
 /// Chunk size of snapshot streams.
 const SNAPSHOT_CHUNK: usize = 64 << 10;
 
@@ -37,6 +40,14 @@ pub(crate) enum Request<M: StateMachine> {
     Resume(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<Result<(), ShutdownError>>),
     Kill(oneshot::Sender<()>),
+}
+
+/// What woke the driver.
+enum Wake<M: StateMachine> {
+    Report(Report),
+    Message(Message),
+    Request(Option<Request<M>>),
+    Timer,
 }
 
 /// A graceful shutdown in progress.
@@ -79,6 +90,13 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     stopping: Option<Stopping>,
     fatal: Option<String>,
     kill: Option<oneshot::Sender<()>>,
+    /// The time of the current round's inputs.
+    round_now: Instant,
+    /// When a status whose indexes changed is to be published (at most one per
+    /// `STATUS_INTERVAL`); `None` when the published status is current.
+    status_due: Option<tokio::time::Instant>,
+    /// When the status was last published.
+    status_at: tokio::time::Instant,
     /// The status fields last published, to skip rebuilding an unchanged status.
     published: (Role, u64, Option<NodeId>, u64, u64, u64, u64, u64, bool),
 }
@@ -127,11 +145,20 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             fatal: None,
             kill: None,
             published: (Role::Follower, 0, None, 0, 0, 0, 0, 0, false),
+            round_now: Instant::ZERO,
+            status_due: None,
+            status_at: tokio::time::Instant::now(),
         }
     }
 
     fn now(&self) -> Instant {
         Instant::from_nanos(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// Reads the clock once for the inputs of a round: they happened within microseconds
+    /// of each other, and the node only needs time that never goes backwards.
+    fn refresh_now(&mut self) {
+        self.round_now = self.now();
     }
 
     fn deadline(&self) -> tokio::time::Instant {
@@ -142,8 +169,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
     }
 
     fn step(&mut self, input: Input) {
-        let now = self.now();
-        self.node.step(now, input);
+        self.node.step(self.round_now, input);
     }
 
     fn on_message(&mut self, m: Message) {
@@ -164,33 +190,43 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         mut messages: mpsc::Receiver<Message>,
         mut reports: mpsc::UnboundedReceiver<Report>,
     ) {
+        self.refresh_now();
         self.update_peers();
         self.flush();
         let sleep = tokio::time::sleep_until(self.deadline());
         tokio::pin!(sleep);
         let mut requests_open = true;
         loop {
-            let deadline = self.deadline();
+            let mut deadline = self.deadline();
+            if let Some(due) = self.status_due {
+                deadline = deadline.min(due);
+            }
+            if let Some(s) = &self.stopping {
+                // Wake at the shutdown's deadline even if nothing else happens.
+                deadline = deadline.min(s.deadline);
+            }
             if sleep.deadline() != deadline {
                 sleep.as_mut().reset(deadline);
             }
-            tokio::select! {
+            let woke = tokio::select! {
                 biased;
-                Some(r) = reports.recv() => self.on_report(r),
-                Some(m) = messages.recv() => self.on_message(m),
-                r = requests.recv(), if requests_open => match r {
-                    Some(r) => self.on_request(r),
-                    None => {
-                        // Every handle is gone: nobody can stop the node any more, so it
-                        // shuts down as if asked to.
-                        requests_open = false;
-                        self.begin_shutdown(None);
-                    }
-                },
-                () = &mut sleep => {}
-                // Only while stopping: wake at its deadline even if nothing else happens.
-                () = tokio::time::sleep_until(self.stopping.as_ref().map_or(deadline, |s| s.deadline)),
-                    if self.stopping.is_some() => {}
+                Some(r) = reports.recv() => Wake::Report(r),
+                Some(m) = messages.recv() => Wake::Message(m),
+                r = requests.recv(), if requests_open => Wake::Request(r),
+                () = &mut sleep => Wake::Timer,
+            };
+            self.refresh_now();
+            match woke {
+                Wake::Report(r) => self.on_report(r),
+                Wake::Message(m) => self.on_message(m),
+                Wake::Request(Some(r)) => self.on_request(r),
+                Wake::Request(None) => {
+                    // Every handle is gone: nobody can stop the node any more, so it shuts
+                    // down as if asked to.
+                    requests_open = false;
+                    self.begin_shutdown(None);
+                }
+                Wake::Timer => {}
             }
             // Take what else is ready, so a burst is handled in one drain (one append, one
             // persist, one message per peer).
@@ -205,7 +241,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
                     break;
                 }
             }
-            if self.now() >= self.node.next_deadline() {
+            if self.round_now >= self.node.next_deadline() {
                 self.step(Input::Tick);
             }
             self.flush();
@@ -229,9 +265,8 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             for action in actions.drain(..) {
                 self.execute(action);
             }
-            let now = self.now();
             for report in std::mem::take(&mut self.reports) {
-                self.node.step(now, report);
+                self.node.step(self.round_now, report);
             }
         }
         self.actions = actions;
@@ -512,6 +547,10 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         }
     }
 
+    /// Publishes the status when it changed. A change of role, term, leader or paused flag
+    /// is published at once; a change of indexes only (every round under load) at most once
+    /// per `STATUS_INTERVAL`, since rebuilding the status and waking its watchers costs more
+    /// than a round's work.
     fn publish_status(&mut self) {
         let n = &self.node;
         let key = (
@@ -525,10 +564,20 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             n.log().last_index(),
             n.is_paused(),
         );
-        if key != self.published {
+        if key == self.published {
+            self.status_due = None;
+            return;
+        }
+        let p = &self.published;
+        let urgent = (key.0, key.1, key.2, key.8) != (p.0, p.1, p.2, p.8);
+        let now = tokio::time::Instant::now();
+        if urgent || now >= self.status_at + STATUS_INTERVAL {
             self.published = key;
-            let status = self.node.status();
-            self.status.send_replace(status);
+            self.status_at = now;
+            self.status_due = None;
+            self.status.send_replace(self.node.status());
+        } else {
+            self.status_due = Some(self.status_at + STATUS_INTERVAL);
         }
     }
 
