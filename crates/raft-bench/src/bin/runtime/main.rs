@@ -177,8 +177,7 @@ fn propose_to(leader: Raft<Counter>) -> Propose {
 async fn bench_memory(secs: f64, proposers: &[usize], inline_io: bool) -> Vec<(usize, f64)> {
     let mut rates = Vec::new();
     for &p in proposers {
-        let nodes =
-            raft_tokio_cluster(inline_io, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
+        let nodes = raft_tokio_cluster(inline_io, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
         let leader = leader_of(&nodes);
         let l = load(propose_to(leader.clone()), p, secs).await;
         let name = if inline_io { "raft-tokio (mem, inline)" } else { "raft-tokio (memory)" };
