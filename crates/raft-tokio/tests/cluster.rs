@@ -164,11 +164,10 @@ async fn graceful_handover(disk: Disk) {
 }
 both_stores!(graceful_handover, shutdown_hands_over_memory, shutdown_hands_over_sled);
 
-#[tokio::test(start_paused = true)]
-async fn pause_resume_and_start_paused() {
+async fn pause_resume_and_start_paused(disk: Disk) {
     // Every node starts paused: nobody campaigns.
-    let c = Cluster::start_with(3, Disk::Memory, |cfg| cfg.start_paused = true).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let c = Cluster::start_with(3, disk, |cfg| cfg.start_paused = true).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     for n in c.nodes.values() {
         let s = n.status();
         assert!(s.paused);
@@ -195,12 +194,12 @@ async fn pause_resume_and_start_paused() {
     assert!(!l.status().paused);
     c.shutdown_all().await;
 }
+both_stores!(pause_resume_and_start_paused, pause_memory, pause_sled);
 
-/// Add a learner, promote it, remove a voter; then a node joins after the log was
-/// compacted and catches up from a snapshot.
-#[tokio::test(start_paused = true)]
-async fn membership_changes_and_join_by_snapshot() {
-    let mut c = Cluster::start_with(3, Disk::Memory, |cfg| cfg.snapshot_policy.max_entries = 50).await;
+/// A node joins after the log was compacted and catches up from a snapshot streamed into
+/// its snapshot store; it is promoted, and a founding voter is removed.
+async fn membership_changes_and_join_by_snapshot(disk: Disk) {
+    let mut c = Cluster::start_with(3, disk, |cfg| cfg.snapshot_policy.max_entries = 50).await;
     let leader = c.leader().await;
     for v in 0..300 {
         c.propose(v).await;
@@ -235,6 +234,7 @@ async fn membership_changes_and_join_by_snapshot() {
     c.converged(301).await;
     c.shutdown_all().await;
 }
+both_stores!(membership_changes_and_join_by_snapshot, membership_memory, membership_sled);
 
 /// A state machine that takes 400 ms per apply call (longer than the election timeout)
 /// does not cost the leader its leadership: the driver keeps sending heartbeats while the
