@@ -90,6 +90,8 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     stopping: Option<Stopping>,
     fatal: Option<String>,
     kill: Option<oneshot::Sender<()>>,
+    /// Pause and resume requests, answered at the end of the round.
+    acks: Vec<oneshot::Sender<()>>,
     /// The time of the current round's inputs.
     round_now: Instant,
     /// When a status whose indexes changed is to be published (at most one per
@@ -145,6 +147,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             fatal: None,
             kill: None,
             published: (Role::Follower, 0, None, 0, 0, 0, 0, 0, false),
+            acks: Vec::new(),
             round_now: Instant::ZERO,
             status_due: None,
             status_at: tokio::time::Instant::now(),
@@ -246,11 +249,19 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             }
             self.flush();
             self.publish_status();
+            // Answered once the status shows the change (`paused`), so a caller that reads
+            // the status after `pause` or `resume` returns sees it.
+            for ack in self.acks.drain(..) {
+                let _ = ack.send(());
+            }
             if self.kill.is_some() || self.fatal.is_some() || self.ready_to_stop() {
                 break;
             }
         }
+        // Closed before anyone is told the node stopped: `Raft::is_stopped` holds once
+        // `shutdown` or `kill` returns.
         drop(messages);
+        drop(requests);
         self.stop(reports).await;
     }
 
@@ -494,13 +505,13 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             }
             Request::Pause(reply) => {
                 self.step(Input::Pause);
-                let _ = reply.send(());
+                self.acks.push(reply);
             }
             Request::Resume(reply) => {
                 if self.stopping.is_none() {
                     self.step(Input::Resume);
                 }
-                let _ = reply.send(());
+                self.acks.push(reply);
             }
             Request::Shutdown(reply) => self.begin_shutdown(Some(reply)),
             Request::Kill(reply) => {

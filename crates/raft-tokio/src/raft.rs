@@ -299,12 +299,14 @@ impl<M: StateMachine> Raft<M> {
     }
 
     /// Stops campaigning and accepting proposals (a leader hands leadership away first);
-    /// the node keeps replicating, voting and serving reads.
+    /// the node keeps replicating, voting and serving reads. Returns once the status
+    /// shows the node paused.
     pub async fn pause(&self) -> Result<(), Stopped> {
         self.call(Request::Pause).await.ok_or(Stopped)
     }
 
-    /// Undoes [`Raft::pause`] (or `Config::start_paused`).
+    /// Undoes [`Raft::pause`] (or `Config::start_paused`). Returns once the status shows
+    /// the node resumed. Ignored while shutting down.
     pub async fn resume(&self) -> Result<(), Stopped> {
         self.call(Request::Resume).await.ok_or(Stopped)
     }
@@ -326,7 +328,8 @@ impl<M: StateMachine> Raft<M> {
         self.call(Request::Kill).await.ok_or(Stopped)
     }
 
-    /// Whether the node has stopped (shut down, killed, or stopped by a fatal error).
+    /// Whether the node has stopped (shut down, killed, or stopped by a fatal error); true
+    /// from the moment [`Raft::shutdown`] or [`Raft::kill`] returns.
     pub fn is_stopped(&self) -> bool {
         self.shared.requests.is_closed()
     }
