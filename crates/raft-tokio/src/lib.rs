@@ -13,14 +13,16 @@
 //!   until the node's next deadline or the next input (a message, a handle call, a report
 //!   from a thread), takes everything that is ready, drains the node until it is quiet and
 //!   hands each action to its executor without waiting for any of them.
-//! - **The disk thread** owns the `LogStore` and makes persists durable with group commit:
-//!   it takes every persist queued while the previous fsync ran, applies them in order,
-//!   syncs once and reports the highest seq. The leader's appends to its followers are
-//!   sent by the driver while the disk thread syncs. A failed write or fsync stops the node.
-//! - **The state machine thread** owns the [`StateMachine`]: applies committed commands
-//!   in log order, answers the proposals' callers, serves reads once the entries they must
-//!   observe are applied, and creates and restores snapshots (streamed through the
-//!   `SnapshotStore`).
+//! - **The disk worker** owns the `LogStore` and makes persists durable with group
+//!   commit: it takes every persist queued while the previous fsync ran, applies them in
+//!   order, syncs once and reports the highest seq. Each batch runs on tokio's blocking
+//!   pool (or inline with `Options::inline_io`), one at a time. The leader's appends to its
+//!   followers are sent by the driver while the disk worker syncs. A failed write or fsync
+//!   stops the node.
+//! - **The state machine worker** owns the [`StateMachine`], the same way: applies
+//!   committed commands in log order, answers the proposals' callers, serves reads once
+//!   the entries they must observe are applied, and creates and restores snapshots
+//!   (streamed through the `SnapshotStore`).
 //! - **Snapshot transfers** run on their own tasks (blocking reads and writes on tokio's
 //!   blocking pool), through [`Transport::send_snapshot`] and [`Inbound::receive_snapshot`].
 //!

@@ -265,13 +265,16 @@ impl<M: StateMachine> Raft<M> {
     }
 
     /// The node's latest published status (role, term, leader, indexes, membership, the
-    /// leader's view of its peers). Kept after the node stopped (its last value).
+    /// leader's view of its peers; see [`Raft::watch`] for how fresh). Kept after the node
+    /// stopped (its last value).
     pub fn status(&self) -> Status {
         self.shared.status.borrow().clone()
     }
 
-    /// A watch of the status: it changes whenever the role, term, leader, an index or the
-    /// paused flag does. `watch.wait_for(|s| ...)` waits for a condition.
+    /// A watch of the status. A change of role, term, leader or the paused flag is
+    /// published at the end of the driver round that made it; a change of indexes only
+    /// (commit, applied, durable, last log, snapshot) within a millisecond, coalesced under
+    /// load. `watch.wait_for(|s| ...)` waits for a condition.
     pub fn watch(&self) -> watch::Receiver<Status> {
         self.shared.status.clone()
     }
