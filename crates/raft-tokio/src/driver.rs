@@ -9,7 +9,7 @@ use raft_core::{
     Action, Event, Input, Instant, Membership, MembershipChange, Message, Node, NodeId, NodeInfo, Payload, Persist,
     ProposalId, ReadConsistency, ReadId, RequestId, Role, Status, Transition,
 };
-use raft_storage::SnapshotStore;
+use raft_storage::{LogStore, SnapshotStore};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,6 +90,11 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     stopping: Option<Stopping>,
     fatal: Option<String>,
     kill: Option<oneshot::Sender<()>>,
+    /// With `Options::inline_io`: the log store, written and synced by the driver itself
+    /// after each drain (group commit over the drain's persists) instead of a worker.
+    pub(crate) inline_log: Option<Box<dyn LogStore>>,
+    inline_batch: Vec<Persist>,
+    pub(crate) metrics: Option<Arc<crate::metrics::SharedMetrics>>,
     /// Pause and resume requests, answered at the end of the round.
     acks: Vec<oneshot::Sender<()>>,
     /// The time of the current round's inputs.
@@ -110,7 +115,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         epoch: tokio::time::Instant,
         transport: Arc<T>,
         store: Arc<Mutex<S>>,
-        disk: (mpsc::UnboundedSender<Persist>, tokio::task::JoinHandle<()>),
+        disk: Option<(mpsc::UnboundedSender<Persist>, tokio::task::JoinHandle<()>)>,
         applier: (mpsc::UnboundedSender<Job<M>>, tokio::task::JoinHandle<()>),
         killed: Arc<AtomicBool>,
         reports_tx: mpsc::UnboundedSender<Report>,
@@ -119,12 +124,15 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         shutdown_timeout: Duration,
     ) -> Self {
         Driver {
+            inline_log: None,
+            inline_batch: Vec::new(),
+            metrics: None,
             node,
             epoch,
             transport,
             store,
-            disk: Some(disk.0),
-            disk_task: Some(disk.1),
+            disk: disk.as_ref().map(|(tx, _)| tx.clone()),
+            disk_task: disk.map(|(_, task)| task),
             applier: Some(applier.0),
             applier_task: Some(applier.1),
             killed,
@@ -276,6 +284,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             for action in actions.drain(..) {
                 self.execute(action);
             }
+            self.sync_inline();
             for report in std::mem::take(&mut self.reports) {
                 self.node.step(self.round_now, report);
             }
@@ -296,7 +305,9 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             // Queued, not awaited: the sends drained with it (the leader's appends to its
             // followers) go out while the disk thread syncs.
             Action::Persist(p) => {
-                if let Some(disk) = &self.disk {
+                if self.inline_log.is_some() {
+                    self.inline_batch.push(p);
+                } else if let Some(disk) = &self.disk {
                     if disk.send(p).is_err() {
                         self.fatal.get_or_insert_with(|| "the disk worker stopped".into());
                     }
@@ -358,6 +369,25 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
                 tracing::error!(target: "raft::driver", "an action this runtime does not handle: {other:?}");
             }
         }
+    }
+
+    /// With an inline log store: makes the persists of this drain durable with one sync,
+    /// after the drain's sends went out, and reports the highest seq.
+    fn sync_inline(&mut self) {
+        let (Some(log), Some(metrics)) = (self.inline_log.as_mut(), self.metrics.as_ref()) else { return };
+        if self.inline_batch.is_empty() || self.fatal.is_some() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.inline_batch);
+        match crate::disk::write_and_sync(&mut **log, &batch, metrics) {
+            Ok(seq) => self.reports.push(Input::Persisted { seq }),
+            Err(why) => {
+                tracing::error!(target: "raft::disk", "{why}; the node stops (never retried)");
+                self.fatal.get_or_insert(why);
+            }
+        }
+        self.inline_batch = batch;
+        self.inline_batch.clear();
     }
 
     /// Reports `peer` unreachable at most once per heartbeat interval: the core answers a
@@ -620,6 +650,13 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         }
         if !clean {
             self.fatal.get_or_insert_with(|| "a runtime worker panicked".into());
+        }
+        if let Some(mut log) = self.inline_log.take() {
+            if !killed && self.fatal.is_none() {
+                if let Err(e) = log.sync() {
+                    tracing::error!(target: "raft::disk", "final log fsync failed: {e}");
+                }
+            }
         }
         drop(reports);
         let outcome = match &self.fatal {

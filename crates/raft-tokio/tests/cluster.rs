@@ -41,7 +41,20 @@ both_stores!(elects_one_leader, elect_memory, elect_sled);
 /// 10,000 proposals from 64 concurrent proposers: each response is the position of its
 /// value in the applied sequence, and every node applies the same sequence.
 async fn ten_thousand_proposals(disk: Disk) {
-    let c = std::sync::Arc::new(Cluster::start(3, disk).await);
+    proposals_checked(Cluster::start(3, disk).await).await;
+}
+
+/// The same with `Options::inline_io` (the driver writes the log itself).
+#[tokio::test(start_paused = true)]
+async fn proposals_memory_inline() {
+    let mut c = Cluster::build(3, Disk::Memory, |_| {});
+    c.inline_io = true;
+    c.start_founders().await;
+    proposals_checked(c).await;
+}
+
+async fn proposals_checked(c: Cluster) {
+    let c = std::sync::Arc::new(c);
     c.leader().await;
     let mut tasks = Vec::new();
     for p in 0..64u64 {
@@ -72,7 +85,20 @@ both_stores!(ten_thousand_proposals, proposals_memory, proposals_sled);
 /// The leader is killed mid-stream (no hand-over, queued work lost); the others elect a
 /// new leader and still hold every acknowledged write.
 async fn leader_killed(disk: Disk) {
-    let mut c = Cluster::start(3, disk).await;
+    leader_killed_in(Cluster::start(3, disk).await).await;
+}
+
+/// The same with `Options::inline_io`.
+#[tokio::test(start_paused = true)]
+async fn kill_leader_memory_inline() {
+    let mut c = Cluster::build(3, Disk::Memory, |_| {});
+    c.inline_io = true;
+    c.start_founders().await;
+    leader_killed_in(c).await;
+}
+
+async fn leader_killed_in(mut c: Cluster) {
+    let disk = c.disk;
     let old = c.leader().await;
     let mut acked = Vec::new();
     for v in 0..200 {

@@ -174,6 +174,8 @@ pub struct Cluster {
     /// Applied to every node's config before it starts.
     pub tweak: fn(&mut Config),
     pub apply_delay: Duration,
+    /// Start nodes with `Options::inline_io`.
+    pub inline_io: bool,
     /// The log controls of `Disk::Controlled` nodes.
     pub controls: BTreeMap<NodeId, std::sync::Arc<LogControl>>,
 }
@@ -211,6 +213,7 @@ impl Cluster {
             founders: (1..=n).collect(),
             tweak,
             apply_delay: Duration::ZERO,
+            inline_io: false,
             controls: BTreeMap::new(),
         }
     }
@@ -233,6 +236,7 @@ impl Cluster {
         };
         // Short: the last node standing cannot hand leadership to anyone and waits it out.
         options.shutdown_timeout = Duration::from_secs(2);
+        options.inline_io = self.inline_io;
         let machine = Recorder { values: Vec::new(), apply_delay: self.apply_delay };
         let transport = self.net.transport(id, info(id));
         let raft = match self.disk {
