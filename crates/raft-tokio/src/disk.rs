@@ -79,7 +79,11 @@ pub(crate) async fn run<L: LogStore + 'static>(
 }
 
 /// Applies `batch` in order and syncs once; the highest seq made durable, or what failed.
-pub(crate) fn write_and_sync<L: LogStore + ?Sized>(log: &mut L, batch: &[Persist], metrics: &SharedMetrics) -> Result<u64, String> {
+pub(crate) fn write_and_sync<L: LogStore + ?Sized>(
+    log: &mut L,
+    batch: &[Persist],
+    metrics: &SharedMetrics,
+) -> Result<u64, String> {
     let mut entries = 0;
     for p in batch {
         apply_persist(log, p).map_err(|e| format!("writing persist {} failed: {e}", p.seq))?;
