@@ -1,0 +1,197 @@
+//! The transport trait (how a node talks to its peers) and what a transport feeds into a
+//! node: [`Inbound`].
+
+use crate::metrics::SharedMetrics;
+use crate::state_machine::Report;
+use bytes::Bytes;
+use raft_core::{Input, Message, NodeId, NodeInfo, SnapshotHeader, SnapshotMeta};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Why a message or a snapshot could not be handed to a peer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No address is known for the peer, or the peer cannot be reached now. The runtime
+    /// tells the core (`Input::PeerUnreachable`), which probes it again later.
+    #[error("peer {0} is unreachable")]
+    Unreachable(NodeId),
+    /// The snapshot stream broke off or the receiver refused it; the message says why.
+    #[error("snapshot transfer failed: {0}")]
+    Snapshot(String),
+}
+
+/// How a node reaches its peers. Implementations own connections and buffers; the runtime
+/// owns the protocol. The driver calls [`Transport::send`] from its task, so `send` must
+/// not wait: queue the message (or drop it, the protocol copes with loss, duplication and
+/// reordering) and return.
+///
+/// Addresses come from the cluster's configuration: the runtime passes every member's
+/// node info (the bytes given at bootstrap or in a membership change) to
+/// [`Transport::set_peers`] whenever it changes, and the transport parses it as it likes.
+pub trait Transport: Send + Sync + 'static {
+    /// Called once at start with the sink for what arrives for this node. A network
+    /// transport starts its listener here.
+    fn attach(&self, inbound: Inbound);
+
+    /// The node info of every member of the configuration in effect (this node included),
+    /// called at start and whenever it changes. Messages to nodes missing here fail with
+    /// [`TransportError::Unreachable`].
+    fn set_peers(&self, peers: &BTreeMap<NodeId, NodeInfo>);
+
+    /// Queues `msg` for `msg.to`, without waiting. Returns `Unreachable` when the peer is
+    /// known to be unreachable right now (the runtime reports it to the core); a message
+    /// lost later needs no report.
+    fn send(&self, msg: Message) -> Result<(), TransportError>;
+
+    /// Streams a snapshot to `header.to`: the header, then every chunk of `data`, and
+    /// resolves once the receiver reported it staged durably (`Ok`) or the transfer failed.
+    /// A network transport writes `header.encode()` in front of the bytes so the stream
+    /// describes itself, and the receiver hands both to [`Inbound::receive_snapshot`].
+    fn send_snapshot(
+        &self,
+        header: SnapshotHeader,
+        data: SnapshotStream,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Called once when the node stops: stop delivering to its [`Inbound`].
+    fn detach(&self) {}
+}
+
+/// The bytes of a snapshot, as a stream of chunks. It never holds the whole snapshot:
+/// the producer waits while a few chunks are buffered.
+#[derive(Debug)]
+pub struct SnapshotStream {
+    chunks: mpsc::Receiver<io::Result<Bytes>>,
+}
+
+/// The producing end of a [`SnapshotStream`]. Dropping it ends the stream.
+#[derive(Clone, Debug)]
+pub struct SnapshotSink {
+    chunks: mpsc::Sender<io::Result<Bytes>>,
+}
+
+impl SnapshotStream {
+    /// A stream and its producing end, buffering at most `chunks` chunks (at least one).
+    pub fn channel(chunks: usize) -> (SnapshotSink, SnapshotStream) {
+        let (tx, rx) = mpsc::channel(chunks.max(1));
+        (SnapshotSink { chunks: tx }, SnapshotStream { chunks: rx })
+    }
+
+    /// The next chunk; `None` once the stream ended, `Some(Err)` if the producer failed
+    /// (then the snapshot is incomplete and must be dropped).
+    pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        self.chunks.recv().await
+    }
+
+    /// As [`SnapshotStream::next`], blocking the thread; call it outside the async runtime.
+    pub(crate) fn blocking_next(&mut self) -> Option<io::Result<Bytes>> {
+        self.chunks.blocking_recv()
+    }
+}
+
+impl SnapshotSink {
+    /// Sends one chunk; fails once the stream was dropped (the transfer was abandoned).
+    pub async fn send(&self, chunk: Bytes) -> Result<(), TransportError> {
+        self.chunks.send(Ok(chunk)).await.map_err(|_| TransportError::Snapshot("the receiver went away".into()))
+    }
+
+    /// Ends the stream with an error: the receiver drops what it got.
+    pub async fn fail(&self, error: io::Error) {
+        let _ = self.chunks.send(Err(error)).await;
+    }
+
+    /// As [`SnapshotSink::send`], blocking the thread; call it outside the async runtime.
+    pub(crate) fn blocking_send(&self, chunk: io::Result<Bytes>) -> bool {
+        self.chunks.blocking_send(chunk).is_ok()
+    }
+}
+
+/// Stages a received snapshot stream durably; type-erased so that [`Inbound`] does not
+/// carry the snapshot store's type.
+pub(crate) type Stager =
+    Arc<dyn Fn(SnapshotMeta, SnapshotStream) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// What a transport feeds into its node: messages, snapshot streams and unreachable
+/// peers. Cheap to clone; every method is safe to call from any task or thread.
+#[derive(Clone)]
+pub struct Inbound {
+    id: NodeId,
+    messages: mpsc::Sender<Message>,
+    reports: mpsc::UnboundedSender<Report>,
+    stager: Stager,
+    metrics: Arc<SharedMetrics>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// The node behind an [`Inbound`] has stopped.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the node has stopped")]
+pub struct NodeStopped;
+
+impl Inbound {
+    pub(crate) fn new(
+        id: NodeId,
+        messages: mpsc::Sender<Message>,
+        reports: mpsc::UnboundedSender<Report>,
+        stager: Stager,
+        metrics: Arc<SharedMetrics>,
+    ) -> Self {
+        Inbound { id, messages, reports, stager, metrics }
+    }
+
+    /// The node this inbound feeds.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Hands a decoded message to the node without waiting. When the node's inbox is full
+    /// (it is slower than its peers send) the message is dropped, counted in
+    /// `RuntimeMetrics::dropped_messages` and logged: Raft recovers from loss, while an
+    /// unbounded inbox would grow without limit. Fails only once the node stopped.
+    pub fn deliver(&self, msg: Message) -> Result<(), NodeStopped> {
+        match self.messages.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(m)) => {
+                self.metrics.dropped_message();
+                tracing::warn!(target: "raft::transport", node = self.id, from = m.from, "inbox full, message dropped");
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(NodeStopped),
+        }
+    }
+
+    /// Tells the node that `peer` cannot be reached (a connection failed, a buffer is full),
+    /// so a leader probes it again with its next message rather than after a heartbeat round.
+    pub fn unreachable(&self, peer: NodeId) {
+        let _ = self.reports.send(Report::Input(Input::PeerUnreachable { peer }));
+    }
+
+    /// Receives a snapshot stream that `header` describes: stages it durably in the node's
+    /// snapshot store, then tells the node (`Input::SnapshotReceived`), which decides
+    /// whether to install it. Resolves once it is staged (`Ok`: acknowledge the sender) or
+    /// was refused (a header not addressed to this node or invalid, a broken stream, a
+    /// failed write).
+    pub async fn receive_snapshot(&self, header: SnapshotHeader, data: SnapshotStream) -> Result<(), TransportError> {
+        if header.to != self.id {
+            return Err(TransportError::Snapshot(format!("addressed to node {}, not {}", header.to, self.id)));
+        }
+        header.validate().map_err(|e| TransportError::Snapshot(format!("invalid header: {e}")))?;
+        if self.reports.is_closed() {
+            return Err(TransportError::Snapshot("the node has stopped".into()));
+        }
+        (self.stager)(header.meta.clone(), data).await.map_err(TransportError::Snapshot)?;
+        self.reports
+            .send(Report::Input(Input::SnapshotReceived { header: Box::new(header) }))
+            .map_err(|_| TransportError::Snapshot("the node has stopped".into()))
+    }
+}

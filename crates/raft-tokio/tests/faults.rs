@@ -1,0 +1,142 @@
+//! The disk and the network misbehave: group commit under a slow disk, a leader whose
+//! fsync stalls, a failed fsync, and the channel transport's drop, delay and partition.
+
+mod common;
+
+use common::{cmd, eventually, Cluster, Disk};
+use raft_core::Role;
+use raft_tokio::{Consistency, ProposeError, ShutdownError};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// With every fsync taking 2 ms and 64 proposers, the disk worker makes many entries
+/// durable per fsync (one at a time would be 64 times slower).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_batches_persists() {
+    let mut c = Cluster::build(3, Disk::Controlled, |_| {});
+    c.start_founders().await;
+    for control in c.controls.values() {
+        *control.sync_delay.lock().expect("lock") = Duration::from_millis(2);
+    }
+    let leader = c.leader().await;
+    let c = Arc::new(c);
+    let before = c.node(leader).metrics();
+    let tasks: Vec<_> = (0..64u64)
+        .map(|p| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    c.propose(p * 100 + i).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("proposer");
+    }
+    let after = c.node(leader).metrics();
+    let (fsyncs, entries) = (after.fsyncs - before.fsyncs, after.entries_persisted - before.entries_persisted);
+    assert!(entries >= 1280, "{entries} entries persisted");
+    assert!(
+        entries as f64 / fsyncs as f64 >= 4.0,
+        "group commit: {entries} entries in {fsyncs} fsyncs ({} persists)",
+        after.persists - before.persists
+    );
+    c.shutdown_all().await;
+}
+
+/// The leader's fsync stalls completely; its appends still reach the followers, whose
+/// durable copies commit the entry while the leader's own copy is not durable. (The core
+/// applies an entry only once it is durable locally, so the answer waits for the stall.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_sends_before_its_fsync() {
+    let mut c = Cluster::build(3, Disk::Controlled, |_| {});
+    c.start_founders().await;
+    let leader = c.leader().await;
+    c.propose(1).await;
+    let l = c.node(leader).clone();
+    let index = l.status().last_log_index + 1;
+    c.controls[&leader].block(true);
+    let answer = tokio::spawn({
+        let l = l.clone();
+        async move { l.propose(cmd(2)).await }
+    });
+    eventually("the entry committed by the followers' copies", Duration::from_secs(10), || {
+        l.status().commit_index >= index
+    })
+    .await;
+    let status = l.status();
+    assert!(status.durable_index < index, "the leader's copy is not durable yet: {status:?}");
+    assert!(!answer.is_finished(), "answered before the leader applied it");
+    c.controls[&leader].block(false);
+    assert_eq!(answer.await.expect("task").expect("applied"), 2);
+    c.shutdown_all().await;
+}
+
+/// A failed fsync stops the node for good (never retried); the others elect a leader.
+#[tokio::test(start_paused = true)]
+async fn failed_fsync_stops_the_node() {
+    let mut c = Cluster::build(3, Disk::Controlled, |_| {});
+    c.start_founders().await;
+    let leader = c.leader().await;
+    c.propose(1).await;
+    let l = c.node(leader).clone();
+    c.controls[&leader].fail_next_sync.store(true, Ordering::SeqCst);
+    // The failing sync comes no later than the one that would cover this entry, and the
+    // core applies only locally durable entries: it can never be answered Ok.
+    let r = l.propose(cmd(2)).await;
+    assert_eq!(r, Err(ProposeError::Stopped));
+    eventually("the node stops", Duration::from_secs(10), || l.is_stopped()).await;
+    assert_eq!(l.shutdown().await, Err(ShutdownError::AlreadyStopped));
+    assert!(matches!(l.propose(cmd(3)).await, Err(ProposeError::Stopped)));
+    c.nodes.remove(&leader);
+    let new = c.leader().await;
+    assert_ne!(new, leader);
+    c.propose(3).await;
+    c.shutdown_all().await;
+}
+
+/// A fifth of the messages lost and every message 5 ms late: every proposal still
+/// succeeds, exactly once.
+#[tokio::test(start_paused = true)]
+async fn lossy_slow_network() {
+    let c = Cluster::start(3, Disk::Memory).await;
+    c.net.set_drop_rate(0.2);
+    c.net.set_delay(Duration::from_millis(5));
+    for v in 0..100 {
+        c.propose(v).await;
+    }
+    c.net.set_drop_rate(0.0);
+    let values = c.converged(100).await;
+    let mut sorted = values.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, (0..100).collect::<Vec<_>>(), "every value exactly once");
+    c.shutdown_all().await;
+}
+
+/// The leader is cut off: the majority elects another leader and goes on; the old leader
+/// steps down (CheckQuorum) and, healed, catches up.
+#[tokio::test(start_paused = true)]
+async fn partitioned_leader_steps_down_and_catches_up() {
+    let c = Cluster::start(3, Disk::Memory).await;
+    let old = c.leader().await;
+    c.propose(1).await;
+    c.net.isolate(old);
+    eventually("a leader in the majority", Duration::from_secs(10), || {
+        c.nodes.values().any(|n| n.id() != old && n.status().role == Role::Leader)
+    })
+    .await;
+    eventually("the old leader steps down", Duration::from_secs(10), || c.node(old).status().role != Role::Leader)
+        .await;
+    let majority_leader = c.nodes.values().find(|n| n.status().role == Role::Leader).expect("leader").clone();
+    majority_leader.propose(cmd(2)).await.expect("majority makes progress");
+    assert!(matches!(c.node(old).read(()).await, Err(raft_tokio::ReadError::NotLeader { .. })));
+    c.net.heal();
+    let values = c.converged(2).await;
+    assert_eq!(values, vec![1, 2]);
+    let stale = c.node(old).read_with((), Consistency::Local).await.expect("local read");
+    assert_eq!(stale, vec![1, 2]);
+    c.shutdown_all().await;
+}
