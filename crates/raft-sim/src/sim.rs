@@ -11,6 +11,7 @@ use crate::kv::{key_name, Command, Kv, Write};
 use crate::linearizability::{self, CheckResult, KvInput, KvOutput, Operation};
 use crate::schedule::{FaultOp, PartitionKind};
 use crate::storage::{Durable, Storage};
+use crate::tla::{TlaTrace, Trigger};
 use crate::timeline::{role_name, Timeline};
 use crate::trace::{Trace, TraceEvent, TraceKind};
 use raft_core::{
@@ -243,6 +244,8 @@ pub struct Sim {
     timeline: Option<Timeline>,
     summary: Summary,
     actions: Vec<Action>,
+    /// The TLA+ trace being written (`SimConfig::tla_trace`).
+    tla: Option<Box<TlaTrace>>,
 }
 
 impl Sim {
@@ -252,7 +255,7 @@ impl Sim {
         let n = cfg.nodes as NodeId;
         let spares = if cfg.faults.churn { 3 } else { 0 };
         let drift = cfg.faults.drift_ppm as i64;
-        let slots = (1..=n + spares)
+        let slots: Vec<Slot> = (1..=n + spares)
             .map(|id| Slot {
                 id,
                 node: None,
@@ -289,6 +292,13 @@ impl Sim {
         let trace = Trace::new(REPORT_EVENTS, cfg.trace == TraceLevel::Full);
         let timeline = cfg.timeline.clone().map(|kind| Timeline::new(cfg.nodes + spares as usize, kind));
         let summary = Summary { seed: cfg.seed, nodes: cfg.nodes, ..Default::default() };
+        let tla = cfg.tla_trace.as_ref().map(|(_, limit)| {
+            let mut t = Box::new(TlaTrace::new(*limit));
+            for s in &slots {
+                t.add_node(s.id, &s.storage.durable);
+            }
+            t
+        });
         Sim {
             rng,
             aux_rng: Pcg64::seed_from_u64(cfg.seed ^ 0x0A0C_5EED_0000_0003),
@@ -318,6 +328,7 @@ impl Sim {
             timeline,
             summary,
             actions: Vec::new(),
+            tla,
             cfg,
         }
     }
@@ -326,6 +337,7 @@ impl Sim {
     /// Returns the timeline (if one was asked for) with the result.
     pub fn run(mut self) -> (Result<Summary, Violation>, Option<Timeline>) {
         let result = self.run_inner();
+        self.write_tla_trace(&result);
         let result = result.map_err(|mut f| {
             if f.property.starts_with("liveness") {
                 // Show where the cluster is stuck.
@@ -433,6 +445,7 @@ impl Sim {
         let cfg = self.node_config(id, inc);
         let now = self.now;
         let forget = self.cfg.bugs.forget_vote_on_restart && inc > 1;
+        self.tla_begin(id, Trigger::Restart, None);
         let slot = self.slot(id);
         let (mut restored, kv) = slot.storage.durable.restore().map_err(|e| Fail::new("restart", e))?;
         if forget {
@@ -454,6 +467,7 @@ impl Sim {
         slot.leader_commit = 0;
         slot.leader_term = None;
         slot.last_state = None;
+        self.tla_end(id);
         self.checker.on_restart(id);
         if inc > 1 {
             self.note(id, format!("restart (applied {}, last {})", restored.applied, slot_last(&restored)));
@@ -475,9 +489,11 @@ impl Sim {
         } else {
             (0, None)
         };
+        self.tla_begin(id, Trigger::Crash, None);
         let slot = self.slot(id);
         slot.storage.crash(full, keep).map_err(|e| Fail::new("persist contract", e))?;
         slot.stop(Status::Down);
+        self.tla_end(id);
         let what = match keep {
             Some(k) => format!("crash ({n} unsynced persists: {full} kept whole, next torn after {k} writes)"),
             None => format!("crash ({n} unsynced persists lost)"),
@@ -500,6 +516,19 @@ impl Sim {
     /// Feeds one input to a node and carries out everything it asks for, feeding back the
     /// runtime's reports (applied, snapshot created, ...) until it is quiet.
     fn feed(&mut self, id: NodeId, input: Input) -> Result<(), Fail> {
+        if self.tla.is_some() {
+            let (trigger, msg) = match &input {
+                Input::Message(m) => (Trigger::Receive, Some(m)),
+                Input::Tick => (Trigger::Tick, None),
+                Input::Persisted { .. } => (Trigger::Persisted, None),
+                Input::Propose { .. } => (Trigger::Propose, None),
+                Input::ChangeMembership { .. } => (Trigger::Change, None),
+                Input::SnapshotInstalled { .. } => (Trigger::Installed, None),
+                _ => (Trigger::Other, None),
+            };
+            let msg = msg.cloned();
+            self.tla_begin(id, trigger, msg.as_ref());
+        }
         let mut queue = VecDeque::from([input]);
         let mut actions = std::mem::take(&mut self.actions);
         while let Some(input) = queue.pop_front() {
@@ -514,7 +543,39 @@ impl Sim {
             }
         }
         self.actions = actions;
+        self.tla_end(id);
         self.after_step(id)
+    }
+
+    fn tla_begin(&mut self, id: NodeId, trigger: Trigger, msg: Option<&Message>) {
+        if let Some(t) = &mut self.tla {
+            t.begin(id, trigger, msg);
+        }
+    }
+
+    fn tla_end(&mut self, id: NodeId) {
+        if let Some(t) = &mut self.tla {
+            let s = &self.slots[(id - 1) as usize];
+            t.end(s.node.as_ref(), &s.storage.durable);
+        }
+    }
+
+    fn write_tla_trace(&mut self, result: &Result<Summary, Fail>) {
+        let (Some(t), Some((path, _))) = (&self.tla, &self.cfg.tla_trace) else { return };
+        let title = format!(
+            "raft-sim seed {} profile {} nodes {} bugs {:?}: {}",
+            self.cfg.seed,
+            self.cfg.profile,
+            self.cfg.nodes,
+            self.cfg.bugs,
+            match result {
+                Ok(_) => "run passed its checks".to_string(),
+                Err(f) => format!("run failed: {}", f.property),
+            }
+        );
+        if let Err(e) = std::fs::write(path, t.module(&title)) {
+            eprintln!("cannot write the TLA+ trace to {path}: {e}");
+        }
     }
 
     fn after_step(&mut self, id: NodeId) -> Result<(), Fail> {
@@ -614,7 +675,12 @@ impl Sim {
 
     fn execute(&mut self, id: NodeId, action: Action, queue: &mut VecDeque<Input>) -> Result<(), Fail> {
         match action {
-            Action::Send(msg) => self.send(msg),
+            Action::Send(msg) => {
+                if let Some(t) = &mut self.tla {
+                    t.sent(&msg);
+                }
+                self.send(msg)
+            }
             Action::Persist(p) => {
                 let seq = p.seq;
                 let delay = self.rng.gen_range(self.cfg.faults.fsync.0..=self.cfg.faults.fsync.1);
