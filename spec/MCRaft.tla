@@ -15,6 +15,11 @@ VARIABLE budget
 
 mcVars == <<vars, budget>>
 
+\* Membership changes to try (bound to `Changes` in the .cfg files): the learner 3 of
+\* voters {1, 2} is promoted through the joint membership.
+NoChanges == {}
+PromoteLearner == {[v |-> {1, 2, 3}, o |-> {1, 2}, l |-> {}]}
+
 MCInit ==
     /\ InitWith([n \in Server |-> [v |-> InitVoters, o |-> {}, l |-> Server \ InitVoters]])
     /\ budget = [crash |-> MaxCrashes, change |-> MaxChanges, compact |-> MaxCompactions,
@@ -22,10 +27,17 @@ MCInit ==
 
 Spend(k) == budget[k] > 0 /\ budget' = [budget EXCEPT ![k] = @ - 1]
 
+\* The network loses a message. (Messages are otherwise never removed, so this also bounds
+\* the set: `Bounds` caps the messages in flight, not the messages ever sent.)
+LoseMessage ==
+    /\ \E m \in msgs : msgs' = msgs \ {m}
+    /\ UNCHANGED <<nodeVars, diskVars, elected, chosen>>
+
 MCNext ==
     \E n \in Server :
         \/ Receive(n) /\ UNCHANGED budget
         \/ SendSomething(n) /\ UNCHANGED budget
+        \/ LoseMessage /\ UNCHANGED budget
         \/ \/ Timeout(n) \/ WinPreVote(n) \/ SelfVote(n) \/ BecomeLeader(n) \/ StepDown(n)
            \/ AdvanceCommit(n) \/ LeaveJoint(n) \/ FinishInstall(n) \/ AbortInstall(n)
            \/ Persist(n) \/ Restart(n)
