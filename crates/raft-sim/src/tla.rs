@@ -134,13 +134,13 @@ impl TlaTrace {
     pub fn end(&mut self, node: Option<&Node>, disk: &Durable) {
         let Some(open) = self.open.take() else { return };
         let post = state(node, disk);
-        // A step after which the node is as last recorded, sending nothing, is a stutter, except a received
-        // answer that the spec counts in state the core does not show (votes, match).
-        let counted = open.msg.as_deref().is_some_and(|m| {
-            m.starts_with("[type |-> \"RVR\"")
-                || m.starts_with("[type |-> \"AER\"")
-                || m.starts_with("[type |-> \"ISR\"")
-        });
+        // A step after which the node is as last recorded, sending nothing, is a stutter,
+        // except a received message that changes state the core does not show: counted
+        // votes and acknowledgements, a snapshot install started.
+        let counted = open
+            .msg
+            .as_deref()
+            .is_some_and(|m| ["RVR", "AER", "ISR", "IS"].iter().any(|k| m.starts_with(&format!("[type |-> \"{k}\""))));
         if self.last.get(&open.node) == Some(&post) && open.sent.is_empty() && !counted {
             return;
         }
