@@ -238,6 +238,9 @@ pub struct SimConfig {
     pub trace: TraceLevel,
     /// Record a timeline, showing messages of this kind (e.g. "Vote"; empty: none).
     pub timeline: Option<String>,
+    /// Write a TLA+ trace of the run (for spec/RaftTrace.tla) to this path, at most this
+    /// many events (`raft-sim replay SEED --tla-trace FILE`). Off: nothing is recorded.
+    pub tla_trace: Option<(String, usize)>,
 }
 
 /// How much a run records about itself.
@@ -269,6 +272,7 @@ impl SimConfig {
             bugs: Bugs::default(),
             trace: TraceLevel::Ring,
             timeline: None,
+            tla_trace: None,
         }
     }
 

@@ -31,6 +31,7 @@ pub mod schedule;
 pub mod sim;
 pub mod storage;
 pub mod timeline;
+pub mod tla;
 pub mod trace;
 
 pub use config::{Bugs, FaultParams, Profile, SimConfig, TraceLevel};

@@ -49,6 +49,13 @@ enum Cmd {
         /// Print only the outcome, not every event.
         #[arg(long)]
         quiet: bool,
+        /// Write a TLA+ trace of the run here, for spec/RaftTrace.tla (scripts/tla-trace.sh
+        /// checks it with TLC).
+        #[arg(long)]
+        tla_trace: Option<String>,
+        /// At most this many events in the TLA+ trace (the run's prefix).
+        #[arg(long, default_value_t = 1500)]
+        tla_events: usize,
     },
 }
 
@@ -119,7 +126,9 @@ fn main() -> ExitCode {
         Cmd::Run { seeds, start, threads, setup, timeline, show } => {
             run(seeds, start, threads, &setup, &timeline, show)
         }
-        Cmd::Replay { seed, setup, timeline, quiet } => replay(seed, &setup, &timeline, quiet),
+        Cmd::Replay { seed, setup, timeline, quiet, tla_trace, tla_events } => {
+            replay(seed, &setup, &timeline, quiet, tla_trace.map(|p| (p, tla_events)))
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -131,7 +140,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn replay(seed: u64, setup: &Setup, timeline: &TimelineArgs, quiet: bool) -> Result<bool, String> {
+fn replay(
+    seed: u64,
+    setup: &Setup,
+    timeline: &TimelineArgs,
+    quiet: bool,
+    tla_trace: Option<(String, usize)>,
+) -> Result<bool, String> {
     let mut cfg = setup.config(seed)?;
     eprintln!(
         "replaying seed {seed}: {} nodes, {} clients, {} keys, faults [{}], check quorum {}, lease reads {}, {:?}",
@@ -146,7 +161,9 @@ fn replay(seed: u64, setup: &Setup, timeline: &TimelineArgs, quiet: bool) -> Res
     if !quiet {
         cfg.trace = TraceLevel::Full;
     }
+    cfg.tla_trace = tla_trace;
     let (result, _) = run_config(cfg.clone());
+    cfg.tla_trace = None;
     if timeline.timeline.is_some() {
         cfg.trace = TraceLevel::Ring;
         write_timeline(cfg, timeline)?;

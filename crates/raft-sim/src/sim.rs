@@ -12,6 +12,7 @@ use crate::linearizability::{self, CheckResult, KvInput, KvOutput, Operation};
 use crate::schedule::{FaultOp, PartitionKind};
 use crate::storage::{Durable, Storage};
 use crate::timeline::{role_name, Timeline};
+use crate::tla::{TlaTrace, Trigger};
 use crate::trace::{Trace, TraceEvent, TraceKind};
 use raft_core::{
     Action, Config, Event, Index, Input, Instant, Membership, MembershipChange, Message, MessageBody, Node, NodeId,
@@ -253,6 +254,8 @@ pub struct Sim {
     timeline: Option<Timeline>,
     summary: Summary,
     actions: Vec<Action>,
+    /// The TLA+ trace being written (`SimConfig::tla_trace`).
+    tla: Option<Box<TlaTrace>>,
 }
 
 impl Sim {
@@ -262,7 +265,7 @@ impl Sim {
         let n = cfg.nodes as NodeId;
         let spares = if cfg.faults.churn { 3 } else { 0 };
         let drift = cfg.faults.drift_ppm as i64;
-        let slots = (1..=n + spares)
+        let slots: Vec<Slot> = (1..=n + spares)
             .map(|id| Slot {
                 id,
                 node: None,
@@ -300,6 +303,13 @@ impl Sim {
         let trace = Trace::new(REPORT_EVENTS, cfg.trace == TraceLevel::Full);
         let timeline = cfg.timeline.clone().map(|kind| Timeline::new(cfg.nodes + spares as usize, kind));
         let summary = Summary { seed: cfg.seed, nodes: cfg.nodes, ..Default::default() };
+        let tla = cfg.tla_trace.as_ref().map(|(_, limit)| {
+            let mut t = Box::new(TlaTrace::new(*limit));
+            for s in &slots {
+                t.add_node(s.id, &s.storage.durable);
+            }
+            t
+        });
         Sim {
             rng,
             aux_rng: Pcg64::seed_from_u64(cfg.seed ^ 0x0A0C_5EED_0000_0003),
@@ -329,6 +339,7 @@ impl Sim {
             timeline,
             summary,
             actions: Vec::new(),
+            tla,
             cfg,
         }
     }
@@ -337,6 +348,7 @@ impl Sim {
     /// Returns the timeline (if one was asked for) with the result.
     pub fn run(mut self) -> (Result<Summary, Violation>, Option<Timeline>) {
         let result = self.run_inner();
+        self.write_tla_trace(&result);
         let result = result.map_err(|mut f| {
             if f.property.starts_with("liveness") {
                 // Show where the cluster is stuck.
@@ -447,6 +459,7 @@ impl Sim {
         let cfg = self.node_config(id, inc);
         let now = self.now;
         let forget = self.cfg.bugs.forget_vote_on_restart && inc > 1;
+        self.tla_begin(id, Trigger::Restart, None);
         let slot = self.slot(id);
         let (mut restored, kv) = slot.storage.durable.restore().map_err(|e| Fail::new("restart", e))?;
         if forget {
@@ -469,6 +482,7 @@ impl Sim {
         slot.leader_commit = 0;
         slot.leader_term = None;
         slot.last_state = None;
+        // The restart's trace event ends after its first drain (`run_node` below).
         self.checker.on_restart(id);
         if inc > 1 {
             self.note(id, format!("restart (applied {}, last {})", restored.applied, slot_last(&restored)));
@@ -492,9 +506,11 @@ impl Sim {
         } else {
             (0, None)
         };
+        self.tla_begin(id, Trigger::Crash, None);
         let slot = self.slot(id);
         slot.storage.crash(full, keep).map_err(|e| Fail::new("persist contract", e))?;
         slot.stop(Status::Down);
+        self.tla_end(id);
         let what = match keep {
             Some(k) => format!("crash ({n} unsynced persists: {full} kept whole, next torn after {k} writes)"),
             None => format!("crash ({n} unsynced persists lost)"),
@@ -517,11 +533,30 @@ impl Sim {
     /// Feeds one input to a node and carries out everything it asks for, feeding back the
     /// runtime's reports (applied, snapshot created, ...) until it is quiet.
     fn feed(&mut self, id: NodeId, input: Input) -> Result<(), Fail> {
+        if self.tla.is_some() {
+            let (trigger, msg) = match &input {
+                Input::Message(m) => (Trigger::Receive, Some(m)),
+                Input::Tick => (Trigger::Tick, None),
+                Input::Persisted { .. } => (Trigger::Persisted, None),
+                Input::Propose { .. } => (Trigger::Propose, None),
+                Input::ChangeMembership { .. } => (Trigger::Change, None),
+                Input::SnapshotInstalled { .. } => (Trigger::Installed, None),
+                _ => (Trigger::Other, None),
+            };
+            let msg = msg.cloned();
+            match (&input, &mut self.tla) {
+                // A staged stream is the spec's `InstallSnapshot` message, received; the
+                // install it leads to happens within the same step.
+                (Input::SnapshotReceived { header }, Some(t)) => t.begin_stream(id, header),
+                _ => self.tla_begin(id, trigger, msg.as_ref()),
+            }
+        }
         self.run_node(id, Some(input))
     }
 
     /// Steps `id` with `input` (if any), then drains and carries out its actions, feeding
-    /// the runtime's own reports back, until it has nothing more to do.
+    /// the runtime's own reports back, until it has nothing more to do. The trace event
+    /// begun by the caller ends here.
     fn run_node(&mut self, id: NodeId, input: Option<Input>) -> Result<(), Fail> {
         let mut queue: VecDeque<Input> = input.into_iter().collect();
         let mut actions = std::mem::take(&mut self.actions);
@@ -541,7 +576,39 @@ impl Sim {
             }
         }
         self.actions = actions;
+        self.tla_end(id);
         self.after_step(id)
+    }
+
+    fn tla_begin(&mut self, id: NodeId, trigger: Trigger, msg: Option<&Message>) {
+        if let Some(t) = &mut self.tla {
+            t.begin(id, trigger, msg);
+        }
+    }
+
+    fn tla_end(&mut self, id: NodeId) {
+        if let Some(t) = &mut self.tla {
+            let s = &self.slots[(id - 1) as usize];
+            t.end(s.node.as_ref(), &s.storage.durable);
+        }
+    }
+
+    fn write_tla_trace(&mut self, result: &Result<Summary, Fail>) {
+        let (Some(t), Some((path, _))) = (&self.tla, &self.cfg.tla_trace) else { return };
+        let title = format!(
+            "raft-sim seed {} profile {} nodes {} bugs {:?}: {}",
+            self.cfg.seed,
+            self.cfg.profile,
+            self.cfg.nodes,
+            self.cfg.bugs,
+            match result {
+                Ok(_) => "run passed its checks".to_string(),
+                Err(f) => format!("run failed: {}", f.property),
+            }
+        );
+        if let Err(e) = std::fs::write(path, t.module(&title)) {
+            eprintln!("cannot write the TLA+ trace to {path}: {e}");
+        }
     }
 
     fn after_step(&mut self, id: NodeId) -> Result<(), Fail> {
@@ -651,7 +718,12 @@ impl Sim {
 
     fn execute(&mut self, id: NodeId, action: Action, queue: &mut VecDeque<Input>) -> Result<(), Fail> {
         match action {
-            Action::Send(msg) => self.send(msg),
+            Action::Send(msg) => {
+                if let Some(t) = &mut self.tla {
+                    t.sent(&msg);
+                }
+                self.send(msg)
+            }
             Action::Persist(p) => {
                 let seq = p.seq;
                 let delay = self.rng.gen_range(self.cfg.faults.fsync.0..=self.cfg.faults.fsync.1);
@@ -758,6 +830,9 @@ impl Sim {
                 queue.push_back(Input::SnapshotCreated { index: meta.index, success: !fail });
             }
             Action::SendSnapshot { header } => {
+                if let Some(t) = &mut self.tla {
+                    t.sent_stream(&header);
+                }
                 let slot = &self.slots[(id - 1) as usize];
                 let index = header.meta.index;
                 let peer = header.to;
