@@ -60,11 +60,13 @@ impl Node {
         self.actions.push(Action::TransferDone { id, result });
     }
 
-    /// The voter with the most of our log (lowest id on ties), for pause and shutdown.
+    /// The reachable voter with the most of our log (lowest id on ties), for pause,
+    /// shutdown and transfers to no one in particular. A peer the leader has reported
+    /// unreachable is passed over: handing leadership to a stopped node would only abort.
     fn best_transferee(&self) -> Option<NodeId> {
         self.progress
             .iter()
-            .filter(|(id, _)| self.membership.is_voter(**id))
+            .filter(|(id, pr)| self.membership.is_voter(**id) && !pr.unreachable)
             .max_by(|(a, pa), (b, pb)| pa.match_index.cmp(&pb.match_index).then(b.cmp(a)))
             .map(|(id, _)| *id)
     }

@@ -347,15 +347,12 @@ impl Node {
             return;
         };
         self.metrics.unreachable_reports += 1;
-        match pr.state {
-            ProgressState::Replicate => {
-                let next = pr.match_index + 1;
-                pr.become_probe(next);
-            }
-            // Allow the next probe now instead of after a heartbeat answer.
-            ProgressState::Probe => pr.probe_sent = false,
-            // A snapshot transfer ends with its own report or timeout.
-            ProgressState::Snapshot { .. } => {}
+        // Only a peer in Replicate changes: it is probed once from its match index. A peer
+        // already probing waits for a heartbeat answer as usual, so a transport that
+        // fails (and reports) every send at once cannot make the leader spin.
+        if pr.state == ProgressState::Replicate {
+            let next = pr.match_index + 1;
+            pr.become_probe(next);
         }
     }
 

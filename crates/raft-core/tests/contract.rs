@@ -444,6 +444,46 @@ fn a_peer_reported_unreachable_is_probed_from_its_match_index_at_once() {
     assert_eq!(c.node(3).log().last_index(), c.node(1).log().last_index());
 }
 
+/// A transport that fails every send at once, and reports each failure, cannot make the
+/// leader spin: a peer already being probed is not probed again until it answers.
+#[test]
+fn repeated_unreachable_reports_send_no_more_probes() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.stabilize();
+    c.isolate(3);
+    c.propose(1, b"x");
+    c.queue.clear();
+    c.step(1, Input::PeerUnreachable { peer: 3 });
+    let probes = |c: &Cluster| c.peers[&1].emitted.messages_sent;
+    let after_first = probes(&c);
+    for _ in 0..10 {
+        c.step(1, Input::PeerUnreachable { peer: 3 });
+    }
+    assert_eq!(probes(&c), after_first, "no message for the repeated reports");
+    assert_eq!(c.node(1).status().progress[&3].state, "probe");
+}
+
+/// Pausing (or shutting down) a leader hands leadership to a reachable voter, passing
+/// over one it has found unreachable even if that one holds more of the log.
+#[test]
+fn a_leader_hands_over_to_a_reachable_voter() {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    c.stabilize();
+    // Node 2 misses an entry; node 3 has everything, then stops answering.
+    c.cut.insert((1, 2));
+    c.propose(1, b"x");
+    c.stabilize();
+    c.heal();
+    c.isolate(3);
+    c.advance(ms(200)); // three missed heartbeat rounds: 3 is reported unreachable
+    assert!(c.events(1).contains(&Event::PeerUnreachable { peer: 3 }));
+    c.step(1, Input::PrepareShutdown);
+    c.advance(ms(300));
+    assert_eq!(c.node(2).role(), Role::Leader, "node 2 took over: {:?}", c.history(2));
+}
+
 // ---- events user code can rely on -------------------------------------------------------
 
 /// A restarted node tells user code the configuration it loaded, even though no
