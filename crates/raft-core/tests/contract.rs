@@ -54,10 +54,7 @@ fn node_info_is_replicated_with_membership_changes_kept_in_snapshots_and_dropped
     c.elect(1);
     c.stabilize();
     c.add_blank_node(4);
-    let id = c.request_id();
-    c.step(1, Input::ChangeMembership { id, change: Box::new(MembershipChange::add_learner(4, addr(4))) });
-    c.stabilize();
-    c.advance(ms(100));
+    c.add_learner(1, 4);
     for n in 1..=4 {
         assert_eq!(c.node(n).node_info(4), Some(&addr(4)), "node {n}");
     }
@@ -233,11 +230,7 @@ fn a_snapshot_overtaken_by_an_install_is_reported_without_harm() {
         c.propose(1, b"x");
         c.stabilize();
     }
-    let asked = c.peers[&3]
-        .outputs
-        .iter()
-        .find_map(|a| if let Action::CreateSnapshot { meta } = a { Some(meta.index) } else { None })
-        .expect("node 3 asked for a snapshot");
+    let asked = c.snapshot_requests(3).first().expect("node 3 asked for a snapshot").index;
     c.isolate(3);
     for _ in 0..8 {
         c.propose(1, b"x");
@@ -250,12 +243,12 @@ fn a_snapshot_overtaken_by_an_install_is_reported_without_harm() {
     c.step(3, Input::SnapshotCreated { index: asked, success: true });
     assert_eq!(c.node(3).snapshot().index, installed, "the older snapshot compacts nothing");
     assert!(!c.events(3).iter().any(|e| matches!(e, Event::ReportRejected { .. })));
-    let before = c.peers[&3].outputs.iter().filter(|a| matches!(a, Action::CreateSnapshot { .. })).count();
+    let before = c.snapshot_requests(3).len();
     for _ in 0..6 {
         c.propose(1, b"x");
         c.stabilize();
     }
-    let after = c.peers[&3].outputs.iter().filter(|a| matches!(a, Action::CreateSnapshot { .. })).count();
+    let after = c.snapshot_requests(3).len();
     assert!(after > before, "snapshots are asked for again");
 }
 
@@ -495,10 +488,7 @@ fn a_restarted_node_reports_the_configuration_it_loaded() {
     c.elect(1);
     c.stabilize();
     c.add_blank_node(4);
-    let id = c.request_id();
-    c.step(1, Input::ChangeMembership { id, change: Box::new(MembershipChange::add_learner(4, addr(4))) });
-    c.stabilize();
-    c.advance(ms(100));
+    c.add_learner(1, 4);
     c.crash_and_restart(2);
     let got = loaded(&c, 2);
     let (source, committed, latest) = got.last().expect("reported");

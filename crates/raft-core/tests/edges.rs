@@ -282,11 +282,7 @@ fn only_removed_nodes_are_told_they_were_removed() {
 // ---- snapshots ------------------------------------------------------------------------
 
 fn snapshot_requests(c: &Cluster, id: NodeId) -> Vec<Index> {
-    c.peers[&id]
-        .outputs
-        .iter()
-        .filter_map(|a| if let Action::CreateSnapshot { meta } = a { Some(meta.index) } else { None })
-        .collect()
+    c.snapshot_requests(id).iter().map(|m| m.index).collect()
 }
 
 /// The entry policy counts the entries applied since the last snapshot, and a byte limit
@@ -341,11 +337,7 @@ fn a_snapshot_request_carries_its_metadata_and_is_taken_before_the_applied_repor
         c.propose(1, b"x");
         c.stabilize();
     }
-    let meta = c.peers[&1]
-        .outputs
-        .iter()
-        .find_map(|a| if let Action::CreateSnapshot { meta } = a { Some(SnapshotMeta::clone(meta)) } else { None })
-        .expect("a snapshot was asked for");
+    let meta = c.snapshot_requests(1).into_iter().next().expect("a snapshot was asked for");
     assert_eq!(meta.term, c.node(1).log().term(meta.index).unwrap());
     assert_eq!(&meta.membership, c.node(1).membership());
     c.step(1, Input::SnapshotCreated { index: meta.index, success: true });

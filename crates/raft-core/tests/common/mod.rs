@@ -493,6 +493,28 @@ impl Cluster {
         rid
     }
 
+    /// The snapshots `id` asked its runtime for (`Action::CreateSnapshot`), in order.
+    pub fn snapshot_requests(&self, id: NodeId) -> Vec<SnapshotMeta> {
+        let outs = &self.peers[&id].outputs;
+        outs.iter()
+            .filter_map(
+                |a| if let Action::CreateSnapshot { meta } = a { Some(SnapshotMeta::clone(meta)) } else { None },
+            )
+            .collect()
+    }
+
+    /// Asks leader `leader` to add node `id` as a learner with its test node info, and lets
+    /// the change commit everywhere.
+    pub fn add_learner(&mut self, leader: NodeId, id: NodeId) {
+        let rid = self.request_id();
+        self.step(
+            leader,
+            Input::ChangeMembership { id: rid, change: Box::new(MembershipChange::add_learner(id, addr(id))) },
+        );
+        self.stabilize();
+        self.advance(Duration::from_millis(100));
+    }
+
     /// A fresh id for a transfer or membership change request.
     pub fn request_id(&mut self) -> RequestId {
         let id = RequestId(self.next_id);
