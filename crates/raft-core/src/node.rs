@@ -664,9 +664,10 @@ impl Node {
         self.membership.node_info(id)
     }
 
-    /// The leader this node knows of with its node info, for `NotLeader` answers.
+    /// The leader this node knows of with its node info, for `NotLeader` answers (never
+    /// this node itself: a leader stepping down still names itself until it learns more).
     pub(crate) fn leader_hint(&self) -> (Option<NodeId>, Option<NodeInfo>) {
-        let leader = self.leader.filter(|l| *l != self.id || self.role == Role::Leader);
+        let leader = self.leader.filter(|l| *l != self.id);
         (leader, leader.and_then(|l| self.membership.node_info(l).cloned()))
     }
 

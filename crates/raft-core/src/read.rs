@@ -208,8 +208,7 @@ impl Node {
 
     /// On losing leadership: reads that were not confirmed cannot be answered by us.
     pub(crate) fn reject_leader_reads(&mut self) {
-        let leader = self.leader.filter(|l| *l != self.id);
-        let info = leader.and_then(|l| self.membership.node_info(l).cloned());
+        let (leader, info) = self.leader_hint();
         let waiting: Vec<ReadOrigin> = std::mem::take(&mut self.reads.waiting_commit)
             .into_iter()
             .map(|(o, _)| o)
