@@ -27,17 +27,10 @@ MCInit ==
 
 Spend(k) == budget[k] > 0 /\ budget' = [budget EXCEPT ![k] = @ - 1]
 
-\* The network loses a message. (Messages are otherwise never removed, so this also bounds
-\* the set: `Bounds` caps the messages in flight, not the messages ever sent.)
-LoseMessage ==
-    /\ \E m \in msgs : msgs' = msgs \ {m}
-    /\ UNCHANGED <<nodeVars, diskVars, elected, chosen>>
-
 MCNext ==
     \E n \in Server :
         \/ Receive(n) /\ UNCHANGED budget
         \/ SendSomething(n) /\ UNCHANGED budget
-        \/ LoseMessage /\ UNCHANGED budget
         \/ \/ Timeout(n) \/ WinPreVote(n) \/ SelfVote(n) \/ BecomeLeader(n) \/ StepDown(n)
            \/ AdvanceCommit(n) \/ LeaveJoint(n) \/ FinishInstall(n) \/ AbortInstall(n)
            \/ Persist(n) \/ Restart(n)
@@ -49,7 +42,9 @@ MCNext ==
 
 MCSpec == MCInit /\ [][MCNext]_mcVars
 
-\* The state space is cut at these bounds.
+\* The state space is cut at these bounds. A message, once sent, stays in `msgs` (it
+\* may be received any number of times, or never: loss and duplication), so MaxMsgs
+\* bounds the messages sent in the whole behaviour.
 Bounds ==
     /\ \A n \in Server : term[n] <= MaxTerm /\ LastIndex(n) <= MaxLog /\ Len(pend[n]) <= 2
     /\ Cardinality(msgs) <= MaxMsgs
