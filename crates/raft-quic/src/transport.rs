@@ -573,6 +573,17 @@ impl QuicTransport {
         self.inner.shared.counters.snapshot()
     }
 
+    /// Opens a connection to node `peer` at `addr` with this node's certificate and
+    /// nothing else: for tests that write raw bytes at a node.
+    #[doc(hidden)]
+    pub async fn raw_connection(&self, peer: NodeId, addr: SocketAddr) -> Result<Connection, String> {
+        let shared = &self.inner.shared;
+        let endpoint = shared.endpoint().ok_or("the transport is closed")?;
+        let connecting =
+            endpoint.connect_with(shared.client_config.clone(), addr, &node_name(peer)).map_err(|e| e.to_string())?;
+        connecting.await.map_err(|e| e.to_string())
+    }
+
     /// Stops the transport as [`Transport::detach`] does: closes every connection and
     /// the endpoint. The UDP port is released once the closes have been sent.
     pub fn close(&self) {
