@@ -87,6 +87,10 @@ pub struct QuicOptions {
     pub backoff_max: Duration,
     /// Seed of the generator that jitters the backoff (mixed with the node id).
     pub seed: u64,
+    /// Sends every message on the bulk stream (one stream, as a single-stream design
+    /// would): only for measuring head-of-line blocking against the default.
+    #[doc(hidden)]
+    pub single_stream: bool,
 }
 
 impl QuicOptions {
@@ -105,6 +109,7 @@ impl QuicOptions {
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
             seed: 0x5EED,
+            single_stream: false,
         }
     }
 }
@@ -650,6 +655,7 @@ impl Transport for QuicTransport {
             return Err(TransportError::Unreachable(to));
         };
         let queue = match StreamKind::for_message(&msg) {
+            _ if shared.options.single_stream => &link.bulk,
             StreamKind::Bulk => &link.bulk,
             _ => &link.control,
         };
