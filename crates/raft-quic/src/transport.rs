@@ -166,20 +166,10 @@ impl Shared {
         }
     }
 
-    /// The wait before the next attempt after `failures` consecutive failures: doubling
-    /// from `backoff_initial`, capped at `backoff_max`, scaled by a factor in [0.5, 1).
+    /// The wait before the next attempt after `failures` consecutive failures.
     fn backoff(&self, failures: u32) -> Duration {
-        let base = self
-            .options
-            .backoff_initial
-            .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
-            .min(self.options.backoff_max);
-        let mut x = self.rng.lock().expect("rng lock");
-        *x ^= *x << 13;
-        *x ^= *x >> 7;
-        *x ^= *x << 17;
-        let permille = 500 + (*x % 500) as u32;
-        base * permille / 1000
+        let o = &self.options;
+        backoff(o.backoff_initial, o.backoff_max, failures, &mut self.rng.lock().expect("rng lock"))
     }
 
     fn count_refusal(&self, e: &FrameError) {
@@ -195,6 +185,18 @@ impl Shared {
     }
 }
 
+/// The wait after `failures` consecutive failures: `initial` doubled per failure after
+/// the first, capped at `max`, scaled by a factor in [0.5, 1) drawn from the xorshift
+/// state `rng` (never 0).
+fn backoff(initial: Duration, max: Duration, failures: u32, rng: &mut u64) -> Duration {
+    let base = initial.saturating_mul(1u32 << failures.saturating_sub(1).min(20)).min(max);
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let permille = 500 + (*rng % 500) as u32;
+    base * permille / 1000
+}
+
 /// One peer's outgoing side: its address and its connection.
 struct Link {
     peer: NodeId,
@@ -202,6 +204,8 @@ struct Link {
     state: Mutex<LinkState>,
     /// Held while connecting, so that the streams of a peer share one attempt.
     connecting: tokio::sync::Mutex<()>,
+    /// Set when the peer left the configuration: a connection made after is closed.
+    removed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -243,7 +247,7 @@ impl Link {
         if let Some(conn) = self.current(shared) {
             return Some(conn);
         }
-        if self.backing_off(Instant::now()) || shared.detached.load(Ordering::Acquire) {
+        if self.backing_off(Instant::now()) || self.is_gone(shared) {
             return None;
         }
         let result = match shared.endpoint() {
@@ -258,6 +262,11 @@ impl Link {
             },
         };
         match result {
+            Ok(conn) if self.is_gone(shared) => {
+                // The peer was removed (or the node stopped) while connecting.
+                conn.close(close::REMOVED, b"peer removed");
+                None
+            }
             Ok(conn) => {
                 Counters::add(&shared.counters.connections_opened);
                 tracing::debug!(target: "raft::quic", node = shared.id, peer = self.peer, addr = %self.addr, "connected");
@@ -297,6 +306,11 @@ impl Link {
         }
     }
 
+    /// Whether the peer left the configuration or the node stopped.
+    fn is_gone(&self, shared: &Shared) -> bool {
+        self.removed.load(Ordering::Acquire) || shared.detached.load(Ordering::Acquire)
+    }
+
     /// The connection `stable_id` ended: forget it, back off if it did not last, and
     /// report the peer unreachable. Only the first call for a connection does anything.
     fn lost(&self, shared: &Shared, stable_id: usize) {
@@ -315,7 +329,7 @@ impl Link {
             state.retry_at = Some(now + shared.backoff(state.failures));
         }
         Counters::add(&shared.counters.connections_lost);
-        if !shared.detached.load(Ordering::Acquire) {
+        if !self.is_gone(shared) {
             shared.report_unreachable(self.peer);
         }
     }
@@ -337,6 +351,7 @@ impl LinkHandle {
             addr,
             state: Mutex::new(LinkState::default()),
             connecting: tokio::sync::Mutex::new(()),
+            removed: AtomicBool::new(false),
         });
         let capacity = shared.options.queue_capacity.max(1);
         let (control, control_rx) = mpsc::channel(capacity);
@@ -351,6 +366,7 @@ impl LinkHandle {
 
 impl Drop for LinkHandle {
     fn drop(&mut self) {
+        self.link.removed.store(true, Ordering::Release);
         for t in &self.tasks {
             t.abort();
         }
@@ -450,10 +466,11 @@ impl Inner {
         if let Some(task) = self.accept_task.lock().expect("task lock").take() {
             task.abort();
         }
-        self.peers.lock().expect("peers lock").clear();
+        // Closing the endpoint first gives every connection the "stopped" close code.
         if let Some(endpoint) = self.shared.endpoint.lock().expect("endpoint lock").take() {
             endpoint.close(close::STOPPED, b"node stopped");
         }
+        self.peers.lock().expect("peers lock").clear();
     }
 }
 
@@ -1012,6 +1029,22 @@ mod tests {
         assert!(decode_reply(&[]).is_err());
         assert!(decode_reply(&[1, 200, 0, 0, 0]).is_err());
         assert!(decode_reply(&[7]).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let (initial, max) = (Duration::from_millis(50), Duration::from_secs(2));
+        let mut rng = 0x5EED | 1;
+        let mut distinct = std::collections::BTreeSet::new();
+        for failures in 1..40u32 {
+            let base = (initial * 2u32.pow(failures.min(20) - 1)).min(max);
+            let wait = backoff(initial, max, failures, &mut rng);
+            assert!(wait >= base / 2 && wait < base, "failure {failures}: {wait:?} outside [{:?}, {base:?})", base / 2);
+            distinct.insert(wait);
+        }
+        assert!(distinct.len() > 20, "the jitter varies: {distinct:?}");
+        let (mut a, mut b) = (7u64, 7u64);
+        assert_eq!(backoff(initial, max, 3, &mut a), backoff(initial, max, 3, &mut b), "same seed, same wait");
     }
 
     #[test]
