@@ -37,12 +37,12 @@ async fn measure(single_stream: bool) -> Vec<Duration> {
     let lead = rafts[leader.unwrap()].clone();
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = Vec::new();
-    for task in 0..4u64 {
+    for task in 0..8u64 {
         let (lead, stop) = (lead.clone(), stop.clone());
         load.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) && i < 10_000 {
-                let _ = lead.propose(cmd(task * 1_000_000 + i, 512 * 1024)).await;
+                let _ = lead.propose(cmd(task * 1_000_000 + i, 1000 * 1024)).await;
                 i += 1;
             }
         }));
@@ -74,7 +74,7 @@ async fn head_of_line_blocking() {
         let s = measure(single).await;
         let at = |q: f64| s[((s.len() - 1) as f64 * q) as usize];
         println!(
-            "{}: linearizable read under 4 x 512 KiB appends in flight: p50 {:?} p90 {:?} max {:?}",
+            "{}: linearizable read under 8 x 1000 KiB proposals in flight: p50 {:?} p90 {:?} max {:?}",
             if single { "one stream       " } else { "control + bulk   " },
             at(0.5),
             at(0.9),
