@@ -207,8 +207,8 @@ impl TlsConfig {
     /// and presents this node's certificate.
     pub(crate) fn client_config(&self, counters: Arc<Counters>) -> Result<QuicClientConfig, TlsError> {
         let provider = provider();
-        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots()?, provider.clone())
-            .build()?;
+        let inner =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots()?, provider.clone()).build()?;
         let verifier = Arc::new(CountingServerVerifier { inner, counters });
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])?

@@ -252,14 +252,16 @@ impl Link {
         }
         let result = match shared.endpoint() {
             None => return None,
-            Some(endpoint) => match endpoint.connect_with(shared.client_config.clone(), self.addr, &node_name(self.peer)) {
-                Ok(connecting) => match tokio::time::timeout(shared.options.connect_timeout, connecting).await {
-                    Ok(Ok(conn)) => Ok(conn),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("timed out".to_string()),
-                },
-                Err(e) => Err(e.to_string()),
-            },
+            Some(endpoint) => {
+                match endpoint.connect_with(shared.client_config.clone(), self.addr, &node_name(self.peer)) {
+                    Ok(connecting) => match tokio::time::timeout(shared.options.connect_timeout, connecting).await {
+                        Ok(Ok(conn)) => Ok(conn),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("timed out".to_string()),
+                    },
+                    Err(e) => Err(e.to_string()),
+                }
+            }
         };
         match result {
             Ok(conn) if self.is_gone(shared) => {
@@ -537,7 +539,8 @@ impl QuicTransport {
         let mut transport = quinn::TransportConfig::default();
         transport
             .max_idle_timeout(Some(
-                quinn::IdleTimeout::try_from(options.idle_timeout).map_err(|_| QuicError::Options("idle_timeout too long"))?,
+                quinn::IdleTimeout::try_from(options.idle_timeout)
+                    .map_err(|_| QuicError::Options("idle_timeout too long"))?,
             ))
             .keep_alive_interval(Some(options.keep_alive_interval))
             // Two message streams and a few snapshots per connection; a peer cannot open more.
@@ -720,7 +723,8 @@ async fn stream_snapshot(
     let failed = |what: &str, e: &dyn std::fmt::Display| TransportError::Snapshot(format!("{what}: {e}"));
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| failed("cannot open a stream", &e))?;
     let _ = send.set_priority(-1);
-    let preamble = Preamble { kind: StreamKind::Snapshot, cluster_id: shared.options.cluster_id, from: shared.id, to: header.to };
+    let preamble =
+        Preamble { kind: StreamKind::Snapshot, cluster_id: shared.options.cluster_id, from: shared.id, to: header.to };
     send.write_all(&preamble.encode()).await.map_err(|e| failed("write failed", &e))?;
     send.write_all(&header.encode()).await.map_err(|e| failed("write failed", &e))?;
     while let Some(chunk) = data.next().await {
@@ -941,7 +945,13 @@ fn deliver(shared: &Shared, inbound: &Inbound, peer: NodeId, payload: &Bytes) ->
 }
 
 /// Serves a snapshot stream: preamble, header, bytes; answers whether it was staged.
-async fn receive_snapshot(shared: Arc<Shared>, conn: Connection, peer: NodeId, mut send: SendStream, mut recv: RecvStream) {
+async fn receive_snapshot(
+    shared: Arc<Shared>,
+    conn: Connection,
+    peer: NodeId,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
     let mut buf = BytesMut::new();
     if read_preamble(&shared, &conn, peer, &mut recv, &mut buf, |k| k == StreamKind::Snapshot).await.is_err() {
         return;
@@ -974,7 +984,12 @@ async fn fill(buf: &mut BytesMut, want: usize, recv: &mut RecvStream) -> Result<
     Ok(())
 }
 
-async fn receive_snapshot_body(shared: &Shared, peer: NodeId, mut recv: RecvStream, mut buf: BytesMut) -> Result<(), String> {
+async fn receive_snapshot_body(
+    shared: &Shared,
+    peer: NodeId,
+    mut recv: RecvStream,
+    mut buf: BytesMut,
+) -> Result<(), String> {
     let max = shared.options.max_frame_len;
     fill(&mut buf, SnapshotHeader::PREFIX_LEN, &mut recv).await?;
     let mut prefix = [0u8; SnapshotHeader::PREFIX_LEN];

@@ -16,7 +16,8 @@ async fn cluster_with_intruder(ca: &DevCa, tls3: raft_quic::TlsConfig) -> (Vec<R
     init_tracing();
     let mut transports = Vec::new();
     for id in [1, 2] {
-        transports.push(bind_retrying(localhost(), id, quic_options(ca.tls_config(id).unwrap(), &Config::new(id))).await);
+        transports
+            .push(bind_retrying(localhost(), id, quic_options(ca.tls_config(id).unwrap(), &Config::new(id))).await);
     }
     let t3 = QuicTransport::bind_unchecked(localhost(), 3, quic_options(tls3, &Config::new(3))).expect("bind");
     transports.push(t3);

@@ -114,7 +114,8 @@ async fn silent_peer_is_reported_unreachable() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
     let mut transports = Vec::new();
     for id in [1, 2] {
-        transports.push(bind_retrying(localhost(), id, quic_options(ca.tls_config(id).unwrap(), &Config::new(id))).await);
+        transports
+            .push(bind_retrying(localhost(), id, quic_options(ca.tls_config(id).unwrap(), &Config::new(id))).await);
     }
     let members = vec![
         (1, info(transports[0].local_addr())),

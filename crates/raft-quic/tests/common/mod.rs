@@ -151,7 +151,8 @@ impl Cluster {
     /// Founders `1..=n`, started.
     pub async fn start(n: u64, tweak: fn(&mut Config)) -> Cluster {
         init_tracing();
-        let mut c = Cluster { ca: DevCa::generate().expect("dev CA"), nodes: BTreeMap::new(), addrs: BTreeMap::new(), tweak };
+        let mut c =
+            Cluster { ca: DevCa::generate().expect("dev CA"), nodes: BTreeMap::new(), addrs: BTreeMap::new(), tweak };
         let mut transports = BTreeMap::new();
         for id in 1..=n {
             let t = c.bind(id, localhost()).await;
