@@ -150,6 +150,76 @@ async fn silent_peer_is_reported_unreachable() {
     drop(silent);
 }
 
+/// A follower whose process freezes without closing anything (its runtime is dropped:
+/// no close is sent, packets are no longer answered) is reported unreachable once the
+/// connection's idle timeout expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_peer_times_out_and_is_reported_unreachable() {
+    init_tracing();
+    let ca = raft_quic::dev_certs::DevCa::generate().unwrap();
+    let options = |id| quic_options(ca.tls_config(id).unwrap(), &Config::new(id));
+    let mut transports = Vec::new();
+    for id in [1, 2] {
+        transports.push(bind_retrying(localhost(), id, options(id)).await);
+    }
+    // Node 3 lives on a runtime of its own, built and entered on another thread.
+    let options3 = options(3);
+    let (rt3, t3) = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let t = rt.block_on(async { raft_quic::QuicTransport::bind(localhost(), 3, options3).expect("bind") });
+        (rt, t)
+    })
+    .join()
+    .expect("node 3's thread");
+    let members: Vec<_> = transports.iter().chain([&t3]).map(|t| (t.id(), info(t.local_addr()))).collect();
+    let mut rafts = Vec::new();
+    for t in &transports {
+        // Nodes 1 and 2 never elect node 3: it may not campaign (it starts paused).
+        rafts.push(start_raft(Config::new(t.id()), Options::bootstrap(members.clone()), t.clone()).await);
+    }
+    let members3 = members.clone();
+    let raft3 = rt3
+        .spawn(async move {
+            let mut c = Config::new(3);
+            c.start_paused = true;
+            start_raft(c, Options::bootstrap(members3), t3).await
+        })
+        .await
+        .expect("node 3 starts");
+    let mut leader = None;
+    eventually("nodes 1 and 2 elect a leader", || {
+        leader = rafts.iter().position(|r| r.status().role == raft_core::Role::Leader);
+        async move { leader.is_some() }
+    })
+    .await;
+    let (lead, transport) = (&rafts[leader.unwrap()], &transports[leader.unwrap()]);
+    lead.propose(cmd(1, 8)).await.expect("committed");
+    eventually("node 3 catches up", || {
+        let s = raft3.status();
+        async move { s.commit_index >= 2 }
+    })
+    .await;
+    let before = lead.core_metrics().await.expect("running").unreachable_reports;
+    let lost = transport.metrics().connections_lost;
+
+    rt3.shutdown_background();
+    eventually("the leader's connection to node 3 times out", || {
+        let m = transport.metrics();
+        async move { m.connections_lost > lost }
+    })
+    .await;
+    eventually("the leader's core hears node 3 is unreachable", || {
+        let lead = lead.clone();
+        async move { lead.core_metrics().await.expect("running").unreachable_reports > before }
+    })
+    .await;
+    lead.propose(cmd(2, 8)).await.expect("nodes 1 and 2 still commit");
+    for r in &rafts {
+        let _ = r.shutdown().await;
+    }
+    drop(raft3);
+}
+
 /// A voter that stops and restarts from its disk on the same address is reached again:
 /// the leader reconnects and the voter catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
