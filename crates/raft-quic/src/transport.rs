@@ -272,6 +272,11 @@ impl Link {
             Ok(conn) => {
                 Counters::add(&shared.counters.connections_opened);
                 tracing::debug!(target: "raft::quic", node = shared.id, peer = self.peer, addr = %self.addr, "connected");
+                // The state is set before the watcher can look at it (it takes the lock).
+                let mut state = self.state.lock().expect("link lock");
+                state.conn = Some(conn.clone());
+                state.connected_at = Some(Instant::now());
+                state.retry_at = None;
                 let watcher = {
                     let (link, shared, conn) = (self.clone(), shared.clone(), conn.clone());
                     shared.runtime.clone().spawn(async move {
@@ -280,13 +285,10 @@ impl Link {
                         link.lost(&shared, conn.stable_id());
                     })
                 };
-                let mut state = self.state.lock().expect("link lock");
-                state.conn = Some(conn.clone());
-                state.connected_at = Some(Instant::now());
-                state.retry_at = None;
                 if let Some(old) = state.watcher.replace(watcher.abort_handle()) {
                     old.abort();
                 }
+                drop(state);
                 Some(conn)
             }
             Err(e) => {
