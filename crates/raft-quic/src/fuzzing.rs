@@ -10,9 +10,11 @@ pub const FUZZ_MAX_FRAME: usize = 64 * 1024;
 
 /// Feeds `data` to a stream reader as the network would: the first byte chooses how the
 /// rest is cut into reads; then the preamble, then message frames until the framing is
-/// lost or the data ends. Must never panic.
+/// lost or the data ends; and the same bytes as a snapshot answer. Must never panic.
 pub fn quic_frame(data: &[u8]) {
     let Some((&cut, rest)) = data.split_first() else { return };
+    // The same bytes as a snapshot answer: any reading is fine, none may panic.
+    let _ = crate::transport::decode_reply(rest);
     let step = usize::from(cut % 64) + 1;
     let mut buf = BytesMut::new();
     let mut preamble_done = false;

@@ -761,7 +761,7 @@ fn encode_reply(result: &Result<(), String>) -> Vec<u8> {
 }
 
 /// Reads an answer written by [`encode_reply`]; anything else is a failure.
-fn decode_reply(reply: &[u8]) -> Result<(), String> {
+pub(crate) fn decode_reply(reply: &[u8]) -> Result<(), String> {
     match reply {
         [0] => Ok(()),
         [1, len @ ..] if len.len() >= 4 => {
