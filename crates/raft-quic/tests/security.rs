@@ -228,3 +228,54 @@ async fn bad_frames_and_preambles_are_counted_without_panic() {
     assert_eq!(m.messages_delivered, 1, "{m:?}");
     let _ = raft.shutdown().await;
 }
+
+/// Writes a snapshot stream (preamble, `header`, `data`) from node 3 to node 1 and returns
+/// node 1's answer.
+async fn snapshot_answer(
+    t3: &QuicTransport,
+    to: SocketAddr,
+    header: &raft_core::SnapshotHeader,
+    data: &[u8],
+) -> Vec<u8> {
+    let conn = t3.raw_connection(1, to).await.expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("a stream");
+    let mut bytes = preamble(StreamKind::Snapshot, CLUSTER, 3, 1);
+    bytes.extend(header.encode());
+    bytes.extend_from_slice(data);
+    send.write_all(&bytes).await.expect("written");
+    send.finish().expect("finished");
+    tokio::time::timeout(std::time::Duration::from_secs(10), recv.read_to_end(4096))
+        .await
+        .expect("an answer in time")
+        .expect("an answer")
+}
+
+/// A snapshot stream whose header names another sender than the certificate is refused
+/// with an answer, counted, and never staged; one that breaks off is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_or_truncated_snapshots_are_refused_with_an_answer() {
+    init_tracing();
+    let ca = DevCa::generate().unwrap();
+    let (raft, t1) = single_node(&ca).await;
+    let t3 = bind_retrying(localhost(), 3, quic_options(ca.tls_config(3).unwrap(), &Config::new(3))).await;
+    let meta = raft_core::SnapshotMeta { index: 5, term: 1, membership: raft_core::Membership::with_voters([1, 2]) };
+    let forged = raft_core::SnapshotHeader { from: 2, to: 1, term: 1, meta: meta.clone() };
+    let answer = snapshot_answer(&t3, t1.local_addr(), &forged, b"state").await;
+    assert_eq!(answer.first(), Some(&1), "refused: {answer:?}");
+    assert!(String::from_utf8_lossy(&answer[5..]).contains("certificate names node 3"), "{answer:?}");
+    let m = t1.metrics();
+    assert_eq!((m.sender_mismatch, m.snapshot_receive_failures, m.snapshots_received), (1, 1, 0), "{m:?}");
+
+    // A header cut short: the stream ends inside it.
+    let conn = t3.raw_connection(1, t1.local_addr()).await.expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.expect("a stream");
+    let mut bytes = preamble(StreamKind::Snapshot, CLUSTER, 3, 1);
+    bytes.extend(&forged.encode()[..7]);
+    send.write_all(&bytes).await.expect("written");
+    send.finish().expect("finished");
+    let answer = recv.read_to_end(4096).await.expect("an answer");
+    assert_eq!(answer.first(), Some(&1), "refused: {answer:?}");
+    wait_for("the truncated snapshot refused", &t1, |m| m.snapshot_receive_failures == 2).await;
+    assert_eq!(raft.status().snapshot_index, 0, "nothing was installed");
+    let _ = raft.shutdown().await;
+}
