@@ -4,16 +4,20 @@
 //! percentiles and group-commit figures.
 //!
 //! ```text
-//! cargo run -p raft-bench --release --bin runtime -- [--secs S] [--only memory|sled|openraft]
+//! cargo run -p raft-bench --release --bin runtime -- [--secs S] [--only memory|sled|openraft|transports|udp|quic]
 //! ```
 //!
 //! The memory figures use `BenchLog` (a `Vec`) as the log store and raft-storage's
 //! `MemSnapshotStore`. Each figure is one run of `--secs` seconds (default 3) after a 0.5 s warm-up, bounded
 //! to 5,000,000 proposals. A proposal is counted when the handle returns the state
 //! machine's response (applied on the leader). 16-byte commands, as in `compare`.
+//!
+//! `--only transports` runs the memory figure at 1 and 64 proposers over the channel
+//! transport and then the same cluster over UDP and over QUIC (mutual TLS) on loopback.
 
 mod bench_log;
 mod openraft_cluster;
+mod transports;
 
 use bench_log::BenchLog;
 use bytes::Bytes;
@@ -132,16 +136,35 @@ fn info(id: NodeId) -> NodeInfo {
     NodeInfo::new(format!("bench-{id}").into_bytes())
 }
 
-/// Starts three raft-tokio nodes with stores from `open` and returns them once one leads.
-async fn raft_tokio_cluster<L, S>(inline_io: bool, mut open: impl FnMut(NodeId) -> (L, S)) -> Vec<Raft<Counter>>
+/// Starts three raft-tokio nodes over the channel transport with stores from `open` and
+/// returns them once one leads.
+async fn raft_tokio_cluster<L, S>(inline_io: bool, open: impl FnMut(NodeId) -> (L, S)) -> Vec<Raft<Counter>>
 where
     L: LogStore + 'static,
     S: SnapshotStore + 'static,
 {
     let net = ChannelNetwork::new(1);
-    let members: Vec<_> = (1..=3).map(|id| (id, info(id))).collect();
+    let transports = (1..=3).map(|id| (net.transport(id, info(id)), info(id))).collect();
+    cluster_over(inline_io, transports, |_| {}, open).await
+}
+
+/// Starts three raft-tokio nodes, node `i + 1` on `transports[i]` (with the node info
+/// peers reach it at), configs adjusted by `tweak`, stores from `open`; returns them once
+/// one leads.
+async fn cluster_over<T, L, S>(
+    inline_io: bool,
+    transports: Vec<(T, NodeInfo)>,
+    tweak: impl Fn(&mut Config),
+    mut open: impl FnMut(NodeId) -> (L, S),
+) -> Vec<Raft<Counter>>
+where
+    T: raft_tokio::Transport,
+    L: LogStore + 'static,
+    S: SnapshotStore + 'static,
+{
+    let members: Vec<_> = (1..).zip(transports.iter().map(|(_, i)| i.clone())).collect();
     let mut nodes = Vec::new();
-    for id in 1..=3 {
+    for (id, (transport, _)) in (1..).zip(transports) {
         let (log, snaps) = open(id);
         let mut options = Options::bootstrap(members.clone());
         options.shutdown_timeout = Duration::from_millis(500);
@@ -149,7 +172,8 @@ where
         let mut config = Config::new(id);
         // Let the load, not the limits, decide the batch sizes at 256 proposers.
         config.max_uncommitted_entries = 65_536;
-        let node = Raft::start(config, options, log, snaps, Counter::default(), net.transport(id, info(id)))
+        tweak(&mut config);
+        let node = Raft::start(config, options, log, snaps, Counter::default(), transport)
             .await
             .expect("start");
         nodes.push(node);
@@ -255,6 +279,14 @@ fn main() {
         }
         if runs("sled") {
             bench_sled(secs).await;
+        }
+        let only_is = |what: &str| only.as_deref() == Some(what);
+        if only_is("transports") {
+            // The channel figure the network transports stand beside.
+            bench_memory(secs, &[1, 64], false).await;
+        }
+        if runs("transports") || only_is("quic") {
+            transports::quic(secs).await;
         }
     });
 }
