@@ -21,4 +21,4 @@ pub use limits::{
 pub use metrics::UdpMetrics;
 pub use options::UdpOptions;
 pub use replay::{ReplayWindow, WINDOW as REPLAY_WINDOW};
-pub use transport::{parse_node_info, UdpTransport};
+pub use transport::{parse_node_info, UdpHandle, UdpTransport};

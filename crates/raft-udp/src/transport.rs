@@ -361,6 +361,12 @@ impl UdpTransport {
         &self.shared.opts
     }
 
+    /// A cheap handle that reads this transport's counters after the transport itself was
+    /// handed to `Raft::start`. It does not keep the receive task alive.
+    pub fn handle(&self) -> UdpHandle {
+        UdpHandle { shared: self.shared.clone() }
+    }
+
     fn stop(&self) {
         if let Some(task) = lock(&self.task).take() {
             task.abort();
@@ -371,6 +377,37 @@ impl UdpTransport {
 impl Drop for UdpTransport {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Reads a [`UdpTransport`]'s counters and address from elsewhere (see
+/// [`UdpTransport::handle`]). Cheap to clone.
+#[derive(Clone)]
+pub struct UdpHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for UdpHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpHandle").field("local", &self.shared.local).finish_non_exhaustive()
+    }
+}
+
+impl UdpHandle {
+    /// The transport's counters now.
+    pub fn metrics(&self) -> UdpMetrics {
+        self.shared.counters.snapshot()
+    }
+
+    /// The address the transport's socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// The transport's session: the nanoseconds since the Unix epoch when it was bound
+    /// (made unique and increasing within the process).
+    pub fn session(&self) -> u64 {
+        self.shared.session
     }
 }
 
