@@ -3,6 +3,8 @@
 //! (crate docs are completed below)
 
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod metrics;
 mod options;
