@@ -21,7 +21,8 @@ fn options(key: Option<[u8; 32]>) -> UdpOptions {
 /// canonical), and its payload decodes (or is refused) without a panic.
 fn check_frame(data: &[u8], key: Option<&[u8; 32]>, opts: &UdpOptions) -> Result<(), FrameError> {
     let frame = decode(data, opts)?;
-    let env = Envelope { cluster_id: CLUSTER, key, sender: frame.sender, session: frame.session, counter: frame.counter };
+    let env =
+        Envelope { cluster_id: CLUSTER, key, sender: frame.sender, session: frame.session, counter: frame.counter };
     let mut again = Vec::new();
     encode_frame(&env, &frame.body, &mut again);
     assert_eq!(again, data, "a decoded frame re-encodes to its own bytes");

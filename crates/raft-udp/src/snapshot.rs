@@ -322,9 +322,10 @@ async fn receive(
     let (sink, stream) = SnapshotStream::channel(4);
     let (staged, fed) =
         tokio::join!(inbound.receive_snapshot(header, stream), feed(&shared, src, transfer, &mut rx, sink));
-    let result = match (fed, staged) {
-        (Err(e), _) => Err(e),
-        (Ok(()), Err(e)) => Err(e.to_string()),
+    // The node's own reason first: when it refused the snapshot, feeding failed too.
+    let result = match (staged, fed) {
+        (Err(e), _) => Err(e.to_string()),
+        (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(())) => Ok(()),
     };
     let (ok, reason) = match &result {
@@ -388,7 +389,7 @@ async fn feed(
                 expected += data.len() as u64;
                 if sink.send(data).await.is_err() {
                     // The node refused the snapshot; its reason comes from `receive_snapshot`.
-                    return Ok(());
+                    return Err("the node stopped reading the snapshot".to_owned());
                 }
             }
             if last {

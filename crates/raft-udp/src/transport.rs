@@ -434,7 +434,9 @@ async fn receive_loop(shared: Arc<Shared>, inbound: Inbound) {
                 // it says nothing about this socket, which keeps working.
                 Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset) => {}
                 Err(e) => {
-                    tracing::warn!(target: "raft::udp", node = shared.id(), "receive failed: {e}");
+                    if shared.warn.allow("receive_error").is_some() {
+                        tracing::warn!(target: "raft::udp", node = shared.id(), "receive failed: {e}");
+                    }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },

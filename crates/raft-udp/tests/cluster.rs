@@ -77,7 +77,8 @@ async fn a_snapshot_larger_than_a_datagram_arrives_intact_over_a_lossy_path() {
     for v in 0..total {
         c.propose(cmd(v, 0)).await.expect("proposal");
     }
-    eventually("a snapshot on the leader", Duration::from_secs(20), || c.raft(leader).status().snapshot_index > 0).await;
+    eventually("a snapshot on the leader", Duration::from_secs(20), || c.raft(leader).status().snapshot_index > 0)
+        .await;
 
     let info = c.start_joiner(4).await;
     c.raft(leader).add_learner(4, info).await.expect("add learner");

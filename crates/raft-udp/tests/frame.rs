@@ -41,7 +41,8 @@ fn every_kind_round_trips_with_and_without_a_key() {
         let opts = options(key);
         for body in bodies() {
             let bytes = encoded(key.as_ref(), &body);
-            let frame = decode_frame(&bytes, &opts).unwrap_or_else(|e| panic!("{body:?} with key {}: {e}", key.is_some()));
+            let frame =
+                decode_frame(&bytes, &opts).unwrap_or_else(|e| panic!("{body:?} with key {}: {e}", key.is_some()));
             assert_eq!(frame.body, body);
             assert_eq!((frame.sender, frame.session, frame.counter), (3, 1000, 17));
             assert_eq!(frame.authenticated, key.is_some());

@@ -52,7 +52,10 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         }
     }
     out.push(("sealed-message".into(), [&[1u8, 1][..], &msg.encode()].concat()));
-    out.push(("sealed-chunk".into(), [&[1u8, 3][..], &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xAB][..]].concat()));
+    out.push((
+        "sealed-chunk".into(),
+        [&[1u8, 3][..], &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xAB][..]].concat(),
+    ));
     out.push(("sealed-done".into(), vec![1, 5, 1, 0, 0, 0, 0, 0, 0, 0, 1, b'o', b'k']));
     out.push(("replay-sequence".into(), vec![2, 1, 1, 0, 1, 2, 0, 1, 1, 0, 2, 1, 0, 0, 5, 0]));
     out.push(("junk".into(), b"\x00RAFU\x01\x01\x00\x00not really a frame".to_vec()));

@@ -10,7 +10,9 @@ mod common;
 use common::{eventually, localhost};
 use raft_core::{Message, MessageBody, NodeId, Role};
 use raft_tokio::{Options, Raft};
-use raft_udp::{decode_frame, encode_frame, encode_message_frame, Body, Envelope, UdpHandle, UdpMetrics, UdpOptions, UdpTransport};
+use raft_udp::{
+    decode_frame, encode_frame, encode_message_frame, Body, Envelope, UdpHandle, UdpMetrics, UdpOptions, UdpTransport,
+};
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -67,7 +69,14 @@ fn fix_crc(bytes: &mut [u8]) {
 impl Lone {
     /// Sends `bytes` from `socket` and waits until `counter` of the node's metrics grew
     /// to `expect`.
-    async fn send_and_count(&self, socket: &UdpSocket, bytes: &[u8], what: &str, counter: fn(&UdpMetrics) -> u64, expect: u64) {
+    async fn send_and_count(
+        &self,
+        socket: &UdpSocket,
+        bytes: &[u8],
+        what: &str,
+        counter: fn(&UdpMetrics) -> u64,
+        expect: u64,
+    ) {
         socket.send_to(bytes, self.node).expect("send");
         eventually(what, Duration::from_secs(5), || counter(&self.udp.metrics()) == expect).await;
     }
@@ -106,8 +115,16 @@ async fn forged_replayed_and_spoofed_datagrams_are_dropped_and_counted() {
     assert_ne!(before.1, Some(2));
 
     // Forged: signed with another key, or not signed.
-    n.send_and_count(&n.s2, &frame(Some(&[1; 32]), 2, 1000, 1, &heartbeat(2, 10)), "forged", |m| m.dropped_unauthenticated, 1).await;
-    n.send_and_count(&n.s2, &frame(None, 2, 1000, 1, &heartbeat(2, 10)), "unsigned", |m| m.dropped_unauthenticated, 2).await;
+    n.send_and_count(
+        &n.s2,
+        &frame(Some(&[1; 32]), 2, 1000, 1, &heartbeat(2, 10)),
+        "forged",
+        |m| m.dropped_unauthenticated,
+        1,
+    )
+    .await;
+    n.send_and_count(&n.s2, &frame(None, 2, 1000, 1, &heartbeat(2, 10)), "unsigned", |m| m.dropped_unauthenticated, 2)
+        .await;
     assert_eq!(n.term_and_leader(), before, "forged datagrams change nothing");
 
     // A valid heartbeat from node 2 (session 1000, counter 1) makes it the leader of term 5.
@@ -119,14 +136,42 @@ async fn forged_replayed_and_spoofed_datagrams_are_dropped_and_counted() {
     // Replays: the same datagram again; the same counter with another content; an older
     // session (a datagram recorded before node 2 "restarted").
     n.send_and_count(&n.s2, &valid, "exact replay", |m| m.dropped_replayed, 1).await;
-    n.send_and_count(&n.s2, &frame(Some(&KEY), 2, 1000, 1, &heartbeat(2, 9)), "counter reused", |m| m.dropped_replayed, 2).await;
-    n.send_and_count(&n.s2, &frame(Some(&KEY), 2, 999, 50, &heartbeat(2, 9)), "older session", |m| m.dropped_replayed, 3).await;
+    n.send_and_count(
+        &n.s2,
+        &frame(Some(&KEY), 2, 1000, 1, &heartbeat(2, 9)),
+        "counter reused",
+        |m| m.dropped_replayed,
+        2,
+    )
+    .await;
+    n.send_and_count(
+        &n.s2,
+        &frame(Some(&KEY), 2, 999, 50, &heartbeat(2, 9)),
+        "older session",
+        |m| m.dropped_replayed,
+        3,
+    )
+    .await;
     assert_eq!(n.term_and_leader(), (5, Some(2)), "replays change nothing");
 
     // Node 3's socket claims to be node 2: its configured address differs.
-    n.send_and_count(&n.s3, &frame(Some(&KEY), 2, 1000, 2, &heartbeat(2, 9)), "address mismatch", |m| m.dropped_address_mismatch, 1).await;
+    n.send_and_count(
+        &n.s3,
+        &frame(Some(&KEY), 2, 1000, 2, &heartbeat(2, 9)),
+        "address mismatch",
+        |m| m.dropped_address_mismatch,
+        1,
+    )
+    .await;
     // Node 2's frame carrying a message from node 3.
-    n.send_and_count(&n.s2, &frame(Some(&KEY), 2, 1000, 3, &heartbeat(3, 9)), "sender mismatch", |m| m.dropped_sender_mismatch, 1).await;
+    n.send_and_count(
+        &n.s2,
+        &frame(Some(&KEY), 2, 1000, 3, &heartbeat(3, 9)),
+        "sender mismatch",
+        |m| m.dropped_sender_mismatch,
+        1,
+    )
+    .await;
     // Another cluster, same key.
     let mut other = Vec::new();
     let env = Envelope { cluster_id: CLUSTER + 1, key: Some(&KEY), sender: 2, session: 1000, counter: 4 };
@@ -136,7 +181,8 @@ async fn forged_replayed_and_spoofed_datagrams_are_dropped_and_counted() {
 
     // Still listening: a valid, newer datagram is accepted.
     n.s2.send_to(&frame(Some(&KEY), 2, 1001, 1, &heartbeat(2, 7)), n.node).expect("send");
-    eventually("term 7 from node 2's new session", Duration::from_secs(5), || n.term_and_leader() == (7, Some(2))).await;
+    eventually("term 7 from node 2's new session", Duration::from_secs(5), || n.term_and_leader() == (7, Some(2)))
+        .await;
     let m = n.udp.metrics();
     assert_eq!(m.dropped_bad_checksum + m.dropped_malformed + m.dropped_truncated, 0, "{m:?}");
     n.raft.shutdown().await.expect("shutdown");

@@ -3,7 +3,9 @@
 //! a MAC.
 
 use bytes::Bytes;
-use raft_core::{Entry, Membership, Message, MessageBody, NodeInfo, Payload, SnapshotHeader, SnapshotMeta, MAX_INDEX, MAX_TERM};
+use raft_core::{
+    Entry, Membership, Message, MessageBody, NodeInfo, Payload, SnapshotHeader, SnapshotMeta, MAX_INDEX, MAX_TERM,
+};
 use raft_udp::{encode_frame, encode_message_frame, fit_config, fitted_limits, Body, Envelope, UdpOptions};
 
 const KEY: [u8; 32] = [3; 32];
@@ -13,7 +15,8 @@ fn options() -> UdpOptions {
 }
 
 fn frame_len(msg: &Message) -> usize {
-    let env = Envelope { cluster_id: u64::MAX, key: Some(&KEY), sender: u64::MAX, session: u64::MAX, counter: u64::MAX };
+    let env =
+        Envelope { cluster_id: u64::MAX, key: Some(&KEY), sender: u64::MAX, session: u64::MAX, counter: u64::MAX };
     let mut out = Vec::new();
     encode_message_frame(&env, msg, &mut out);
     out.len()
@@ -25,7 +28,12 @@ fn append(entries: Vec<Entry>) -> Message {
         from: u64::MAX,
         to: u64::MAX - 1,
         term: MAX_TERM,
-        body: MessageBody::Append { prev_log_index: MAX_INDEX, prev_log_term: MAX_TERM, entries: entries.into(), commit: MAX_INDEX },
+        body: MessageBody::Append {
+            prev_log_index: MAX_INDEX,
+            prev_log_term: MAX_TERM,
+            entries: entries.into(),
+            commit: MAX_INDEX,
+        },
     }
 }
 
@@ -95,7 +103,8 @@ fn the_fullest_batches_fit_one_datagram() {
         m.info.insert(u64::MAX, NodeInfo::new(Bytes::new()));
         entry(Payload::Membership(Box::new(m)))
     });
-    for (name, entries) in [("small commands", small_commands), ("noops", noops), ("tiny configurations", tiny_configs)] {
+    for (name, entries) in [("small commands", small_commands), ("noops", noops), ("tiny configurations", tiny_configs)]
+    {
         let n = entries.len();
         let len = frame_len(&append(entries));
         assert!(len <= o.max_datagram, "{name}: {n} entries make {len} bytes > {}", o.max_datagram);
@@ -110,7 +119,12 @@ fn the_largest_configuration_fits_as_an_entry_and_as_a_snapshot_header() {
     let len = frame_len(&append(vec![entry(Payload::Membership(Box::new(m.clone())))]));
     assert!(len <= o.max_datagram, "membership entry: {len} bytes");
 
-    let header = SnapshotHeader { from: u64::MAX, to: u64::MAX - 1, term: MAX_TERM, meta: SnapshotMeta { index: MAX_INDEX, term: MAX_TERM, membership: m } };
+    let header = SnapshotHeader {
+        from: u64::MAX,
+        to: u64::MAX - 1,
+        term: MAX_TERM,
+        meta: SnapshotMeta { index: MAX_INDEX, term: MAX_TERM, membership: m },
+    };
     let encoded = header.encode();
     let env = Envelope { cluster_id: 1, key: Some(&KEY), sender: u64::MAX, session: u64::MAX, counter: u64::MAX };
     let mut out = Vec::new();

@@ -186,7 +186,12 @@ impl Cluster {
                 }
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    at = self.nodes.range(at + 1..).next().map(|(id, _)| *id).unwrap_or(*self.nodes.keys().next().expect("a node"));
+                    at = self
+                        .nodes
+                        .range(at + 1..)
+                        .next()
+                        .map(|(id, _)| *id)
+                        .unwrap_or(*self.nodes.keys().next().expect("a node"));
                 }
             }
         }
