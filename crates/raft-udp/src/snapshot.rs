@@ -260,6 +260,10 @@ impl Incoming {
         if header.from != key.0 {
             return Incoming::refuse(shared, src, transfer, "the header's sender is not the frame's");
         }
+        if header.to != shared.id() {
+            let why = format!("addressed to node {}, not {}", header.to, shared.id());
+            return Incoming::refuse(shared, src, transfer, &why);
+        }
         let (tx, rx) = mpsc::channel(2 * shared.opts.snapshot_window + 8);
         self.active.insert(key, (src, tx));
         let task = receive(shared.clone(), inbound.clone(), key, src, header, rx);

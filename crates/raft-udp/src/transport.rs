@@ -421,6 +421,10 @@ async fn receive_loop(shared: Arc<Shared>, inbound: Inbound) {
     let mut incoming = Incoming::default();
     loop {
         tokio::select! {
+            // Finished transfers first, so a frame arriving after a transfer's result was
+            // sent finds it among the finished ones and is answered with it.
+            biased;
+            Some(done) = incoming.tasks.join_next(), if !incoming.tasks.is_empty() => incoming.finished(&shared, done),
             received = shared.socket.recv_from(&mut buf) => match received {
                 Ok((n, src)) => {
                     Counters::inc(&shared.counters.datagrams_received);
@@ -440,7 +444,6 @@ async fn receive_loop(shared: Arc<Shared>, inbound: Inbound) {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
-            Some(done) = incoming.tasks.join_next(), if !incoming.tasks.is_empty() => incoming.finished(&shared, done),
         }
     }
 }

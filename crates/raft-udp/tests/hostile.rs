@@ -7,47 +7,13 @@
 
 mod common;
 
-use common::{eventually, localhost};
+use common::{eventually, lone};
 use raft_core::{Message, MessageBody, NodeId, Role};
-use raft_tokio::{Options, Raft};
-use raft_udp::{
-    decode_frame, encode_frame, encode_message_frame, Body, Envelope, UdpHandle, UdpMetrics, UdpOptions, UdpTransport,
-};
-use std::net::UdpSocket;
+use raft_udp::{decode_frame, encode_frame, encode_message_frame, Body, Envelope, UdpOptions};
 use std::time::Duration;
 
 const KEY: [u8; 32] = [0x5A; 32];
 const CLUSTER: u64 = 77;
-
-struct Lone {
-    raft: Raft<common::Recorder>,
-    udp: UdpHandle,
-    node: std::net::SocketAddr,
-    s2: UdpSocket,
-    s3: UdpSocket,
-}
-
-async fn lone(options: UdpOptions) -> Lone {
-    common::init_tracing();
-    let s2 = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let s3 = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s2.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
-    let t = UdpTransport::bind(localhost(), options.clone()).await.expect("bind");
-    let node = t.local_addr();
-    let udp = t.handle();
-    let members = vec![
-        (1, t.node_info()),
-        (2, raft_core::NodeInfo::new(s2.local_addr().expect("addr").to_string().into_bytes())),
-        (3, raft_core::NodeInfo::new(s3.local_addr().expect("addr").to_string().into_bytes())),
-    ];
-    let mut config = raft_core::Config::new(1);
-    raft_udp::fit_config(&mut config, &options).expect("fits");
-    let (log, snaps) = raft_storage::mem_stores();
-    let raft = Raft::start(config, Options::bootstrap(members), log, snaps, common::Recorder::default(), t)
-        .await
-        .expect("node starts");
-    Lone { raft, udp, node, s2, s3 }
-}
 
 fn heartbeat(from: NodeId, term: u64) -> Message {
     Message { from, to: 1, term, body: MessageBody::Heartbeat { commit: 0, seq: 1 } }
@@ -64,27 +30,6 @@ fn fix_crc(bytes: &mut [u8]) {
     let n = bytes.len();
     let crc = crc32fast::hash(&bytes[..n - 4]);
     bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
-}
-
-impl Lone {
-    /// Sends `bytes` from `socket` and waits until `counter` of the node's metrics grew
-    /// to `expect`.
-    async fn send_and_count(
-        &self,
-        socket: &UdpSocket,
-        bytes: &[u8],
-        what: &str,
-        counter: fn(&UdpMetrics) -> u64,
-        expect: u64,
-    ) {
-        socket.send_to(bytes, self.node).expect("send");
-        eventually(what, Duration::from_secs(5), || counter(&self.udp.metrics()) == expect).await;
-    }
-
-    fn term_and_leader(&self) -> (u64, Option<NodeId>) {
-        let s = self.raft.status();
-        (s.term, s.leader)
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,10 @@
 use bytes::Bytes;
 use raft_core::{Config, NodeId, NodeInfo, Role};
 use raft_tokio::{Command, Options, ProposeError, Raft, StateMachine};
-use raft_udp::{UdpHandle, UdpOptions, UdpTransport};
+use raft_udp::{UdpHandle, UdpMetrics, UdpOptions, UdpTransport};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::net::UdpSocket;
 use std::time::Duration;
 
 /// Every command starts with a `u64` (little endian), padding may follow; the state is the
@@ -223,5 +224,60 @@ impl Cluster {
         for n in self.nodes.values().filter(|n| !n.raft.is_stopped()) {
             let _ = n.raft.shutdown().await;
         }
+    }
+}
+
+/// Node 1 running for real, whose configuration names nodes 2 and 3 at the addresses of
+/// two plain sockets the test owns, so the test speaks for them.
+pub struct Lone {
+    pub raft: Raft<Recorder>,
+    pub udp: UdpHandle,
+    pub node: std::net::SocketAddr,
+    pub s2: UdpSocket,
+    pub s3: UdpSocket,
+    /// The configuration's members and their node info.
+    pub members: Vec<(NodeId, NodeInfo)>,
+}
+
+pub async fn lone(options: UdpOptions) -> Lone {
+    init_tracing();
+    let s2 = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let s3 = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s2.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    let t = UdpTransport::bind(localhost(), options.clone()).await.expect("bind");
+    let node = t.local_addr();
+    let udp = t.handle();
+    let members = vec![
+        (1, t.node_info()),
+        (2, raft_core::NodeInfo::new(s2.local_addr().expect("addr").to_string().into_bytes())),
+        (3, raft_core::NodeInfo::new(s3.local_addr().expect("addr").to_string().into_bytes())),
+    ];
+    let mut config = raft_core::Config::new(1);
+    raft_udp::fit_config(&mut config, &options).expect("fits");
+    let (log, snaps) = raft_storage::mem_stores();
+    let raft = Raft::start(config, Options::bootstrap(members.clone()), log, snaps, Recorder::default(), t)
+        .await
+        .expect("node starts");
+    Lone { raft, udp, node, s2, s3, members }
+}
+
+impl Lone {
+    /// Sends `bytes` from `socket` and waits until `counter` of the node's metrics grew
+    /// to `expect`.
+    pub async fn send_and_count(
+        &self,
+        socket: &UdpSocket,
+        bytes: &[u8],
+        what: &str,
+        counter: fn(&UdpMetrics) -> u64,
+        expect: u64,
+    ) {
+        socket.send_to(bytes, self.node).expect("send");
+        eventually(what, Duration::from_secs(5), || counter(&self.udp.metrics()) == expect).await;
+    }
+
+    pub fn term_and_leader(&self) -> (u64, Option<NodeId>) {
+        let s = self.raft.status();
+        (s.term, s.leader)
     }
 }
