@@ -410,3 +410,205 @@ async fn feed(
     sink.fail(std::io::Error::other(failure.clone())).await;
     Err(failure)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The sending side against a scripted receiver: resume after a loss without resending
+    //! what was acknowledged, and failure after a stall.
+
+    use super::*;
+    use crate::frame::{decode_frame, encode_frame, Envelope};
+    use crate::{UdpOptions, UdpTransport};
+    use raft_core::{Membership, NodeInfo, SnapshotMeta};
+    use raft_tokio::Transport;
+    use std::collections::BTreeMap;
+    use tokio::net::UdpSocket;
+
+    const CLUSTER: u64 = 5;
+
+    fn options() -> UdpOptions {
+        let mut o = UdpOptions::new(CLUSTER);
+        o.snapshot_chunk_bytes = 1000;
+        o.snapshot_window = 4;
+        o.snapshot_retransmit = Duration::from_millis(30);
+        o.snapshot_stall_timeout = Duration::from_millis(300);
+        o
+    }
+
+    /// Node 1's transport sending to `peer` (node 2), with a stand-in for the receive
+    /// loop that routes acks and results to the transfer (attaching needs a node).
+    async fn sender(peer: SocketAddr) -> (UdpTransport, tokio::task::JoinHandle<()>) {
+        let t = UdpTransport::bind("127.0.0.1:0".parse().expect("address"), options()).await.expect("bind");
+        t.shared.id.store(1, Ordering::Release);
+        t.set_peers(&BTreeMap::from([(2, NodeInfo::new(peer.to_string().into_bytes()))]));
+        let shared = t.shared.clone();
+        let router = tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, _)) = shared.socket.recv_from(&mut buf).await {
+                let Ok(f) = decode_frame(&buf[..n], &shared.opts) else { continue };
+                match f.body {
+                    Body::SnapshotAck { transfer, offset, complete } => {
+                        shared.to_sender(f.sender, transfer, SenderEvent::Ack { offset, complete })
+                    }
+                    Body::SnapshotDone { transfer, ok, reason } => {
+                        shared.to_sender(f.sender, transfer, SenderEvent::Done { ok, reason: reason.into() })
+                    }
+                    _ => {}
+                }
+            }
+        });
+        (t, router)
+    }
+
+    fn header() -> SnapshotHeader {
+        SnapshotHeader {
+            from: 1,
+            to: 2,
+            term: 3,
+            meta: SnapshotMeta { index: 9, term: 3, membership: Membership::with_voters([1, 2]) },
+        }
+    }
+
+    fn stream_of(data: Vec<u8>) -> SnapshotStream {
+        let (sink, stream) = SnapshotStream::channel(2);
+        tokio::spawn(async move {
+            for c in data.chunks(2000) {
+                if sink.send(Bytes::copy_from_slice(c)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        stream
+    }
+
+    async fn reply(socket: &UdpSocket, to: SocketAddr, counter: &mut u64, body: Body<'_>) {
+        *counter += 1;
+        let env = Envelope { cluster_id: CLUSTER, key: None, sender: 2, session: 1, counter: *counter };
+        let mut out = Vec::new();
+        encode_frame(&env, &body, &mut out);
+        socket.send_to(&out, to).await.expect("send");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_chunk_is_resent_from_the_acknowledged_offset() {
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let (t, router) = sender(peer.local_addr().expect("addr")).await;
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let sending = tokio::spawn({
+            let stream = stream_of(data.clone());
+            let shared = t.shared.clone();
+            async move { send(shared, header(), stream).await }
+        });
+
+        // The receiver: loses the chunk at offset 3000 once, acknowledges cumulatively.
+        let (mut got, mut arrivals) = (Vec::new(), BTreeMap::<u64, u32>::new());
+        let (mut counter, mut lost) = (0, false);
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..1000 {
+            let (n, from) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf))
+                .await
+                .expect("the sender keeps sending")
+                .expect("recv");
+            let f = decode_frame(&buf[..n], &options()).expect("valid frames");
+            match f.body {
+                Body::SnapshotStart { transfer, header: h } => {
+                    assert_eq!(SnapshotHeader::decode(h, 1 << 16).expect("header").0, header());
+                    reply(&peer, from, &mut counter, Body::SnapshotAck { transfer, offset: 0, complete: false }).await;
+                }
+                Body::SnapshotChunk { transfer, offset, last, data: d } => {
+                    *arrivals.entry(offset).or_default() += 1;
+                    if offset == 3000 && !lost {
+                        lost = true;
+                        continue;
+                    }
+                    if offset == got.len() as u64 {
+                        got.extend_from_slice(d);
+                    }
+                    let complete = last && offset == got.len() as u64;
+                    reply(
+                        &peer,
+                        from,
+                        &mut counter,
+                        Body::SnapshotAck { transfer, offset: got.len() as u64, complete },
+                    )
+                    .await;
+                    if complete {
+                        reply(&peer, from, &mut counter, Body::SnapshotDone { transfer, ok: true, reason: "" }).await;
+                        break;
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let result = tokio::time::timeout(Duration::from_secs(10), sending).await.expect("bounded").expect("task");
+        assert_eq!(result, Ok(()));
+        assert_eq!(got, data, "every byte, in order");
+        assert_eq!(arrivals[&0], 1, "nothing before the lost chunk was resent: {arrivals:?}");
+        assert_eq!(arrivals[&2000], 1, "nothing before the lost chunk was resent: {arrivals:?}");
+        assert!(arrivals[&3000] >= 2, "the lost chunk was resent: {arrivals:?}");
+        let m = t.metrics();
+        assert!(m.snapshot_chunks_resent >= 1 && m.snapshot_chunks_sent == 20, "{m:?}");
+        router.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transfer_without_progress_fails_and_is_aborted() {
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let (t, router) = sender(peer.local_addr().expect("addr")).await;
+        let sending = tokio::spawn({
+            let stream = stream_of(vec![1; 50_000]);
+            let shared = t.shared.clone();
+            async move { send(shared, header(), stream).await }
+        });
+        // Acknowledge the start, then go silent; the sender must give up and say so.
+        let mut buf = vec![0u8; 65536];
+        let (mut counter, mut aborted) = (0, false);
+        for _ in 0..1000 {
+            let Ok(received) = tokio::time::timeout(Duration::from_secs(5), peer.recv_from(&mut buf)).await else {
+                break;
+            };
+            let (n, from) = received.expect("recv");
+            match decode_frame(&buf[..n], &options()).expect("valid frames").body {
+                Body::SnapshotStart { transfer, .. } if counter == 0 => {
+                    reply(&peer, from, &mut counter, Body::SnapshotAck { transfer, offset: 0, complete: false }).await;
+                }
+                Body::SnapshotAbort { .. } => {
+                    aborted = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(aborted, "the sender told the receiver it gave up");
+        let result = tokio::time::timeout(Duration::from_secs(10), sending).await.expect("bounded").expect("task");
+        match result {
+            Err(TransportError::Snapshot(why)) => assert!(why.contains("no progress"), "{why}"),
+            other => panic!("expected a snapshot failure, got {other:?}"),
+        }
+        assert!(lock(&t.shared.outgoing).is_empty(), "the transfer unregistered");
+        router.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unanswered_start_fails() {
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let (t, router) = sender(peer.local_addr().expect("addr")).await;
+        let result =
+            tokio::time::timeout(Duration::from_secs(10), send(t.shared.clone(), header(), stream_of(vec![1; 10])))
+                .await
+                .expect("bounded");
+        assert!(matches!(result, Err(TransportError::Snapshot(_))), "{result:?}");
+        let mut buf = vec![0u8; 65536];
+        let mut starts = 0;
+        while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(50), peer.recv_from(&mut buf)).await {
+            if matches!(decode_frame(&buf[..n], &options()).expect("valid").body, Body::SnapshotStart { .. }) {
+                starts += 1;
+            }
+            if starts > 100 {
+                break;
+            }
+        }
+        assert!(starts >= 2, "the start was retransmitted ({starts} seen)");
+        router.abort();
+    }
+}

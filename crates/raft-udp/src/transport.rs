@@ -81,7 +81,7 @@ pub(crate) struct Shared {
     session: u64,
     counter: AtomicU64,
     /// This node's id, known once attached (0 before).
-    id: AtomicU64,
+    pub(crate) id: AtomicU64,
     pub(crate) counters: Counters,
     warn: WarnLimiter,
     peers: Mutex<HashMap<NodeId, Peer>>,
@@ -260,7 +260,7 @@ impl Shared {
     }
 
     /// Hands an ack or result to the outgoing transfer it names, if `from` is its receiver.
-    fn to_sender(&self, from: NodeId, transfer: u64, event: SenderEvent) {
+    pub(crate) fn to_sender(&self, from: NodeId, transfer: u64, event: SenderEvent) {
         let outgoing = lock(&self.outgoing);
         match outgoing.get(&transfer) {
             // Full: the sender is behind; a later ack says as much (acks are cumulative).
@@ -298,7 +298,7 @@ fn new_session() -> u64 {
 /// Snapshots travel over a chunked, acknowledged path. The receive task runs from
 /// [`Transport::attach`] to [`Transport::detach`] (or drop).
 pub struct UdpTransport {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
