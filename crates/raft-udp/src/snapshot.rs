@@ -213,6 +213,8 @@ pub(crate) struct Incoming {
     finished: HashMap<Key, (SocketAddr, Result<(), String>, Instant)>,
     /// The transfers' tasks; dropping the set (the receive loop ends) aborts them.
     pub(crate) tasks: JoinSet<(Key, Result<(), String>)>,
+    /// Which transfer each task serves.
+    ids: HashMap<tokio::task::Id, Key>,
 }
 
 impl Incoming {
@@ -267,7 +269,8 @@ impl Incoming {
         let (tx, rx) = mpsc::channel(2 * shared.opts.snapshot_window + 8);
         self.active.insert(key, (src, tx));
         let task = receive(shared.clone(), inbound.clone(), key, src, header, rx);
-        self.tasks.spawn(task);
+        let handle = self.tasks.spawn(task);
+        self.ids.insert(handle.id(), key);
     }
 
     pub(crate) fn on_chunk(&mut self, shared: &Shared, key: Key, offset: u64, last: bool, data: Bytes) {
@@ -289,16 +292,26 @@ impl Incoming {
         }
     }
 
-    /// Records a finished transfer task's outcome.
+    /// Records a finished transfer task's outcome and sends it to the sender. The receive
+    /// loop does both, between two datagrams, so any frame of the transfer that arrives
+    /// after the result went out finds it among the finished transfers.
     pub(crate) fn finished(
         &mut self,
         shared: &Shared,
-        done: Result<(Key, Result<(), String>), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, (Key, Result<(), String>)), tokio::task::JoinError>,
     ) {
-        let Ok((key, result)) = done else { return };
+        let (id, outcome) = match done {
+            Ok((id, (_, result))) => (id, result),
+            // A task that panicked (a bug) still frees its slot and fails its transfer.
+            Err(e) => (e.id(), Err(format!("the transfer task failed: {e}"))),
+        };
+        let Some(key) = self.ids.remove(&id) else { return };
         let Some((addr, _)) = self.active.remove(&key) else { return };
         let c = &shared.counters;
-        Counters::inc(if result.is_ok() { &c.snapshots_received } else { &c.snapshots_refused });
+        Counters::inc(if outcome.is_ok() { &c.snapshots_received } else { &c.snapshots_refused });
+        if let Err(e) = &outcome {
+            tracing::info!(target: "raft::udp", node = shared.id(), from = key.0, transfer = key.2, "incoming snapshot failed: {e}");
+        }
         let now = Instant::now();
         let keep = shared.opts.snapshot_stall_timeout * 2;
         self.finished.retain(|_, (_, _, at)| now.duration_since(*at) < keep);
@@ -307,12 +320,13 @@ impl Incoming {
                 self.finished.remove(&oldest);
             }
         }
-        self.finished.insert(key, (addr, result, now));
+        self.finished.insert(key, (addr, outcome, now));
+        self.answer_finished(shared, key);
     }
 }
 
-/// One incoming transfer: acknowledges the start, feeds the stream while the node stages
-/// it, then sends the outcome.
+/// One incoming transfer: acknowledges the start and feeds the stream while the node
+/// stages it; the receive loop sends the outcome.
 async fn receive(
     shared: Arc<Shared>,
     inbound: Inbound,
@@ -332,14 +346,6 @@ async fn receive(
         (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(())) => Ok(()),
     };
-    let (ok, reason) = match &result {
-        Ok(()) => (true, ""),
-        Err(e) => (false, cut(e)),
-    };
-    if let Err(e) = &result {
-        tracing::info!(target: "raft::udp", node = shared.id(), from = key.0, transfer, "incoming snapshot failed: {e}");
-    }
-    shared.send_snapshot_frame(src, Body::SnapshotDone { transfer, ok, reason }).await;
     (key, result)
 }
 

@@ -424,7 +424,7 @@ async fn receive_loop(shared: Arc<Shared>, inbound: Inbound) {
             // Finished transfers first, so a frame arriving after a transfer's result was
             // sent finds it among the finished ones and is answered with it.
             biased;
-            Some(done) = incoming.tasks.join_next(), if !incoming.tasks.is_empty() => incoming.finished(&shared, done),
+            Some(done) = incoming.tasks.join_next_with_id(), if !incoming.tasks.is_empty() => incoming.finished(&shared, done),
             received = shared.socket.recv_from(&mut buf) => match received {
                 Ok((n, src)) => {
                     Counters::inc(&shared.counters.datagrams_received);

@@ -38,7 +38,7 @@ fn next_reply(n: &Lone, opts: &UdpOptions) -> Reply {
             other => panic!("unexpected frame {other:?}"),
         }
     }
-    panic!("node 1 sent no snapshot reply within 100 reads");
+    panic!("node 1 sent no snapshot reply within 100 reads; {:?}", n.udp.metrics());
 }
 
 /// The `Recorder`'s snapshot format: each value followed by 1 KiB of filler.
