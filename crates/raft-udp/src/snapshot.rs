@@ -14,8 +14,8 @@
 //! chunks within the window, feeds the in-order bytes into the `SnapshotStream` given to
 //! `Inbound::receive_snapshot`, and acknowledges only what the stream accepted, so a
 //! slow snapshot store slows the sender instead of filling memory. Once the store staged
-//! it (or refused it) the task sends `SnapshotDone`, and the receive loop remembers the
-//! outcome for a while to answer a sender that missed it.
+//! it (or refused it) the receive loop sends `SnapshotDone` and remembers the outcome for
+//! a while to answer a sender that missed it.
 
 use crate::frame::{Body, MAX_OVERHEAD};
 use crate::metrics::Counters;

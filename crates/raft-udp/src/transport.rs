@@ -501,7 +501,7 @@ impl Transport for UdpTransport {
                 }
             }
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(256);
         encode_message_frame(&s.envelope(), &msg, &mut out);
         if out.len() > s.opts.max_datagram {
             Counters::inc(&s.counters.send_too_large);

@@ -62,6 +62,31 @@ async fn the_core_refuses_too_large_proposals_and_replicates_maximal_ones() {
     c.shutdown_all().await;
 }
 
+/// A config that skipped `fit_config`'s entry limit lets the leader accept a command no
+/// datagram can carry: the append is dropped at send and counted, nothing panics, and
+/// the command never commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_too_large_for_a_datagram_is_dropped_and_counted() {
+    let c = Cluster::start(3, UdpOptions::new(6), |cfg| {
+        cfg.max_entry_bytes = 1 << 20;
+        cfg.max_bytes_per_message = 1 << 20;
+    })
+    .await;
+    let leader = c.leader().await;
+    let raft = c.raft(leader).clone();
+    let proposal = tokio::spawn(async move { raft.propose(cmd(1, 100_000)).await });
+    eventually("the oversized append counted", Duration::from_secs(10), || {
+        c.nodes[&leader].udp.metrics().send_too_large >= 1
+    })
+    .await;
+    assert!(!proposal.is_finished(), "a command that cannot be replicated does not commit");
+    assert_eq!(c.raft(leader).status().commit_index, c.raft(leader).status().last_log_index - 1);
+    proposal.abort();
+    for n in c.nodes.values() {
+        let _ = n.raft.kill().await;
+    }
+}
+
 /// A node joins after the log was compacted: the leader streams a ~200 KiB snapshot to it
 /// in chunks while every 5th snapshot datagram (both ways) is lost. It arrives intact (the
 /// state machine's restore checks every byte), and lost chunks are resent from the
