@@ -50,6 +50,9 @@ enum ReceiverEvent {
 /// An incoming transfer: sender, sender session, transfer id.
 type Key = (NodeId, u64, u64);
 
+/// How an incoming transfer ended: staged, or why not.
+pub(crate) type Outcome = Result<(), String>;
+
 /// Results longer than this are cut (at a character boundary) to fit any datagram.
 const MAX_REASON: usize = 512;
 
@@ -212,7 +215,7 @@ pub(crate) struct Incoming {
     /// Outcomes of finished transfers, kept for a while to answer a sender that missed them.
     finished: HashMap<Key, (SocketAddr, Result<(), String>, Instant)>,
     /// The transfers' tasks; dropping the set (the receive loop ends) aborts them.
-    pub(crate) tasks: JoinSet<(Key, Result<(), String>)>,
+    pub(crate) tasks: JoinSet<Outcome>,
     /// Which transfer each task serves.
     ids: HashMap<tokio::task::Id, Key>,
 }
@@ -268,7 +271,7 @@ impl Incoming {
         }
         let (tx, rx) = mpsc::channel(2 * shared.opts.snapshot_window + 8);
         self.active.insert(key, (src, tx));
-        let task = receive(shared.clone(), inbound.clone(), key, src, header, rx);
+        let task = receive(shared.clone(), inbound.clone(), transfer, src, header, rx);
         let handle = self.tasks.spawn(task);
         self.ids.insert(handle.id(), key);
     }
@@ -298,10 +301,10 @@ impl Incoming {
     pub(crate) fn finished(
         &mut self,
         shared: &Shared,
-        done: Result<(tokio::task::Id, (Key, Result<(), String>)), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>,
     ) {
         let (id, outcome) = match done {
-            Ok((id, (_, result))) => (id, result),
+            Ok((id, result)) => (id, result),
             // A task that panicked (a bug) still frees its slot and fails its transfer.
             Err(e) => (e.id(), Err(format!("the transfer task failed: {e}"))),
         };
@@ -330,23 +333,21 @@ impl Incoming {
 async fn receive(
     shared: Arc<Shared>,
     inbound: Inbound,
-    key: Key,
+    transfer: u64,
     src: SocketAddr,
     header: SnapshotHeader,
     mut rx: mpsc::Receiver<ReceiverEvent>,
-) -> (Key, Result<(), String>) {
-    let transfer = key.2;
+) -> Outcome {
     shared.send_snapshot_frame(src, Body::SnapshotAck { transfer, offset: 0, complete: false }).await;
     let (sink, stream) = SnapshotStream::channel(4);
     let (staged, fed) =
         tokio::join!(inbound.receive_snapshot(header, stream), feed(&shared, src, transfer, &mut rx, sink));
     // The node's own reason first: when it refused the snapshot, feeding failed too.
-    let result = match (staged, fed) {
+    match (staged, fed) {
         (Err(e), _) => Err(e.to_string()),
         (Ok(()), Err(e)) => Err(e),
         (Ok(()), Ok(())) => Ok(()),
-    };
-    (key, result)
+    }
 }
 
 /// Puts the chunks in order into `sink`; returns once the end arrived (the sink is then

@@ -92,10 +92,9 @@ async fn chunks_out_of_order_and_duplicated_are_acked_cumulatively_and_installed
     assert_eq!(next_reply(&n, &opts), Reply::Ack(3000, false), "a duplicate changes nothing");
     let ignored = n.udp.metrics().snapshot_frames_ignored;
     assert!(ignored >= 1, "the duplicate was counted as ignored");
-    for i in 3..chunks.len() {
+    for (i, (offset, bytes)) in chunks.iter().enumerate().skip(3) {
         send(&mut counter, chunk(i));
-        let end = (chunks[i].0 + chunks[i].1.len() as u64, false);
-        assert_eq!(next_reply(&n, &opts), Reply::Ack(end.0, end.1));
+        assert_eq!(next_reply(&n, &opts), Reply::Ack(offset + bytes.len() as u64, false));
     }
     let total = data.len() as u64;
     send(&mut counter, Body::SnapshotChunk { transfer: 1, offset: total, last: true, data: &[] });
