@@ -48,8 +48,8 @@
 //!
 //! - **Nothing from the network panics the process or changes state unless valid.** A
 //!   datagram is checked by [`decode_frame`] (magic, version, size, CRC-32, cluster id,
-//!   MAC with a key, body structure), then by the transport (replay window, the sender's
-//!   address, the message's own sender and receiver), then by the core's decoder. A
+//!   MAC with a key, body structure), then by the transport (the sender's address, the replay
+//!   window, the message's own sender and receiver), then by the core's decoder. A
 //!   datagram failing any check is dropped, counted under its reason in [`UdpMetrics`],
 //!   and logged: a warning at most once per second per reason (the rest at `debug`), so a
 //!   flood of junk cannot flood the log.

@@ -182,6 +182,15 @@ impl Shared {
                 return true;
             }
         };
+        // The source is checked before the replay window records the counter: a copy of a
+        // genuine datagram sent from elsewhere must not use up the genuine one's counter.
+        let src = canonical(src);
+        if let Some(expected) = self.peer_addr(frame.sender).filter(|a| *a != src) {
+            Counters::inc(&self.counters.dropped_address_mismatch);
+            let detail = format!("claims to be node {} whose address is {expected}", frame.sender);
+            self.note_drop("address_mismatch", src, &detail);
+            return true;
+        }
         if self.opts.key.is_some() {
             let fresh = lock(&self.replay).entry(frame.sender).or_default().accept(frame.session, frame.counter);
             if !fresh {
@@ -189,18 +198,8 @@ impl Shared {
                 return true;
             }
         }
-        let src = canonical(src);
-        {
-            let mut peers = lock(&self.peers);
-            if let Some(p) = peers.get_mut(&frame.sender) {
-                if p.addr != src {
-                    Counters::inc(&self.counters.dropped_address_mismatch);
-                    let detail = format!("claims to be node {} whose address is {}", frame.sender, p.addr);
-                    self.note_drop("address_mismatch", src, &detail);
-                    return true;
-                }
-                p.on_heard(Instant::now());
-            }
+        if let Some(p) = lock(&self.peers).get_mut(&frame.sender) {
+            p.on_heard(Instant::now());
         }
         match frame.body {
             Body::Message(bytes) => self.on_message(data.slice_ref(bytes), frame.sender, src, inbound),
