@@ -75,7 +75,12 @@ impl Peer {
 
 /// State shared by the handle, the receive task and the snapshot tasks.
 pub(crate) struct Shared {
+    /// Receives, and sends the snapshot path's datagrams (waiting for buffer space).
     pub(crate) socket: UdpSocket,
+    /// The same socket (a duplicated descriptor, non-blocking) for sends that must not
+    /// wait: a plain system call that fails only when the buffer is really full, whatever
+    /// the runtime's reactor has seen of the socket so far.
+    sync_socket: std::net::UdpSocket,
     local: SocketAddr,
     pub(crate) opts: UdpOptions,
     session: u64,
@@ -158,7 +163,7 @@ impl Shared {
         if n > 0 && k % u64::from(n) == 0 {
             return;
         }
-        match self.socket.try_send_to(&out, to) {
+        match self.sync_socket.send_to(&out, to) {
             Ok(_) => Counters::inc(&self.counters.datagrams_sent),
             Err(e) => {
                 Counters::inc(&self.counters.send_failed);
@@ -293,7 +298,7 @@ fn new_session() -> u64 {
 /// guarantees.
 ///
 /// `send` never waits: it encodes the message into one datagram and hands it to the
-/// socket (`try_send_to`); a full socket buffer drops it (Raft copes with loss).
+/// socket with a non-blocking send; a full socket buffer drops it (Raft copes with loss).
 /// Snapshots travel over a chunked, acknowledged path. The receive task runs from
 /// [`Transport::attach`] to [`Transport::detach`] (or drop).
 pub struct UdpTransport {
@@ -316,10 +321,14 @@ impl UdpTransport {
     /// inside a tokio runtime. Nothing is received until the runtime attaches it.
     pub async fn bind(addr: SocketAddr, options: UdpOptions) -> io::Result<UdpTransport> {
         options.validate()?;
-        let socket = UdpSocket::bind(addr).await?;
+        let std_socket = std::net::UdpSocket::bind(addr)?;
+        std_socket.set_nonblocking(true)?;
+        let sync_socket = std_socket.try_clone()?;
+        let socket = UdpSocket::from_std(std_socket)?;
         let local = socket.local_addr()?;
         let shared = Shared {
             socket,
+            sync_socket,
             local,
             session: new_session(),
             counter: AtomicU64::new(0),
@@ -514,7 +523,7 @@ impl Transport for UdpTransport {
             }
             return Ok(());
         }
-        let refused = match s.socket.try_send_to(&out, addr) {
+        let refused = match s.sync_socket.send_to(&out, addr) {
             Ok(_) => {
                 Counters::inc(&s.counters.datagrams_sent);
                 false
@@ -547,5 +556,64 @@ impl Transport for UdpTransport {
 
     fn detach(&self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_core::MessageBody;
+
+    #[test]
+    fn node_info_parses_as_a_socket_address_or_not_at_all() {
+        let parse = |s: &[u8]| parse_node_info(&NodeInfo::new(s.to_vec()));
+        assert_eq!(parse(b"127.0.0.1:7001"), Some("127.0.0.1:7001".parse().unwrap()));
+        assert_eq!(parse(b" 10.0.0.2:9 \n"), Some("10.0.0.2:9".parse().unwrap()));
+        assert_eq!(parse(b"[::1]:7001"), Some("[::1]:7001".parse().unwrap()));
+        assert_eq!(parse(b"[::ffff:127.0.0.1]:5"), Some("127.0.0.1:5".parse().unwrap()), "mapped IPv4 as IPv4");
+        assert_eq!(parse(b"chan://node-1"), None);
+        assert_eq!(parse(b"localhost:7001"), None, "host names are not resolved");
+        assert_eq!(parse(b"127.0.0.1"), None, "a port is required");
+        assert_eq!(parse(b"\xff\xfe"), None);
+        assert_eq!(parse(b""), None);
+    }
+
+    /// Silence is reported once `timeout` passed since the first unanswered send, then at
+    /// most once per `timeout`; hearing from the peer starts over.
+    #[test]
+    fn a_silent_peer_is_reported_at_most_once_per_timeout() {
+        let t = Duration::from_secs(1);
+        let ms = |n: u64| Duration::from_millis(n);
+        let t0 = Instant::now();
+        let mut p = Peer::new("127.0.0.1:1".parse().unwrap());
+        assert!(!p.on_send(t0, t));
+        assert!(!p.on_send(t0 + ms(500), t));
+        assert!(p.on_send(t0 + ms(1000), t), "silent for the timeout");
+        assert!(!p.on_send(t0 + ms(1500), t), "reported less than a timeout ago");
+        assert!(p.on_send(t0 + ms(2000), t), "still silent a timeout later");
+        p.on_heard(t0 + ms(2100));
+        assert!(!p.on_send(t0 + ms(2200), t));
+        assert!(!p.on_send(t0 + ms(3100), t), "silent again, but not for a whole timeout yet");
+        assert!(p.on_send(t0 + ms(3200), t));
+    }
+
+    /// A member whose node info is not an address is left out: sends to it fail
+    /// `Unreachable` and are counted, without a datagram.
+    #[tokio::test]
+    async fn a_member_without_an_address_is_unreachable() {
+        let t = UdpTransport::bind("127.0.0.1:0".parse().unwrap(), UdpOptions::new(1)).await.expect("bind");
+        t.shared.id.store(1, Ordering::Release);
+        let peers = BTreeMap::from([
+            (1, t.node_info()),
+            (2, NodeInfo::new(&b"chan://node-2"[..])),
+            (3, NodeInfo::new(&b"127.0.0.1:9"[..])),
+        ]);
+        t.set_peers(&peers);
+        let msg = |to| Message { from: 1, to, term: 1, body: MessageBody::TimeoutNow };
+        assert_eq!(t.send(msg(2)), Err(TransportError::Unreachable(2)));
+        assert_eq!(t.send(msg(4)), Err(TransportError::Unreachable(4)), "not a member");
+        assert_eq!(t.send(msg(3)), Ok(()));
+        let m = t.metrics();
+        assert_eq!((m.send_no_address, m.datagrams_sent), (2, 1));
     }
 }
