@@ -276,13 +276,25 @@ impl Incoming {
         self.ids.insert(handle.id(), key);
     }
 
-    pub(crate) fn on_chunk(&mut self, shared: &Shared, key: Key, offset: u64, last: bool, data: Bytes) {
+    pub(crate) fn on_chunk(
+        &mut self,
+        shared: &Shared,
+        key: Key,
+        src: SocketAddr,
+        offset: u64,
+        last: bool,
+        data: Bytes,
+    ) {
         if let Some((_, tx)) = self.active.get(&key) {
             if tx.try_send(ReceiverEvent::Chunk { offset, last, data }).is_err() {
                 Counters::inc(&shared.counters.snapshot_frames_ignored);
             }
         } else if !self.answer_finished(shared, key) {
+            // A transfer this node does not know (it restarted, or forgot it long ago):
+            // tell the sender at once rather than let it wait for its stall timeout.
             Counters::inc(&shared.counters.snapshot_frames_ignored);
+            let reason = "unknown transfer (the receiver restarted?)";
+            shared.send_snapshot_frame_now(src, Body::SnapshotDone { transfer: key.2, ok: false, reason });
         }
     }
 

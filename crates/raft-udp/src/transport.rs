@@ -213,7 +213,14 @@ impl Shared {
                 true
             }
             Body::SnapshotChunk { transfer, offset, last, data: chunk } => {
-                incoming.on_chunk(self, (frame.sender, frame.session, transfer), offset, last, data.slice_ref(chunk));
+                incoming.on_chunk(
+                    self,
+                    (frame.sender, frame.session, transfer),
+                    src,
+                    offset,
+                    last,
+                    data.slice_ref(chunk),
+                );
                 true
             }
             Body::SnapshotAbort { transfer } => {

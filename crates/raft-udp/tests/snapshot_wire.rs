@@ -112,6 +112,23 @@ async fn chunks_out_of_order_and_duplicated_are_acked_cumulatively_and_installed
     n.raft.shutdown().await.expect("shutdown");
 }
 
+/// A chunk of a transfer the node never heard of (say, it restarted since) is answered
+/// with a failure at once, so the sender need not wait for its stall timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_of_an_unknown_transfer_is_answered_with_a_failure() {
+    let mut opts = UdpOptions::new(CLUSTER);
+    opts.silence_timeout = Duration::from_secs(60);
+    let n = lone(opts.clone()).await;
+    let mut counter = 0;
+    let chunk = Body::SnapshotChunk { transfer: 1, offset: 4096, last: false, data: b"orphan" };
+    n.s2.send_to(&from_leader(&mut counter, &chunk), n.node).expect("send");
+    let reply = next_reply(&n, &opts);
+    let Reply::Done(false, reason) = reply else { panic!("expected a failure, got {reply:?}") };
+    assert!(reason.contains("unknown transfer"), "{reason}");
+    assert_eq!(n.udp.metrics().snapshot_frames_ignored, 1);
+    n.raft.shutdown().await.expect("shutdown");
+}
+
 /// A start whose header is addressed to another node is refused at once, with a reason,
 /// and nothing is staged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
