@@ -377,7 +377,8 @@ impl UdpTransport {
     }
 
     /// A cheap handle that reads this transport's counters after the transport itself was
-    /// handed to `Raft::start`. It does not keep the receive task alive.
+    /// handed to `Raft::start`. It does not keep the receive task alive, but it keeps the
+    /// socket bound while it exists.
     pub fn handle(&self) -> UdpHandle {
         UdpHandle { shared: self.shared.clone() }
     }
