@@ -56,7 +56,8 @@ VARIABLES
     commit,      \* Node::commit
     votes,       \* Node::votes (granted ones): PreVote or Vote campaign
     match,       \* leader: Progress::match_index of each peer
-    ackable,     \* highest index known to match this term's leader (see HandleAppend)
+    ackable,     \* per node, <<term, index, entry term>> for every point of its log known
+                 \* to match the leader of that term (see HandleAppend, Ack)
     installing,  \* Node::installing: a snapshot being installed, or NoSnap
     dterm, dvote, dcommit, dsnap, dlog,   \* the disk (sim storage.rs `Durable`)
     pend,        \* writes not yet durable, oldest first (Action::Persist not yet synced)
@@ -115,6 +116,25 @@ DTermAt(n, i) ==
 \* The disk holds the node's entries up to k (or a snapshot covering k, which only ever
 \* covers committed entries).
 DurableUpTo(n, k) == k <= dsnap[n].index \/ (DTermAt(n, k) # -1 /\ DTermAt(n, k) = TermAt(n, k))
+\* The highest index known to match the current term's leader (replication.rs
+\* `handle_append`'s acknowledgement): 0 until an append of this term matched.
+Ack(n) == MaxOf({0} \cup {p[2] : p \in {q \in ackable[n] : q[1] = term[n]}})
+\* Record that the log up to i (entry term t there) matches this term's leader. Earlier
+\* terms' points are kept: a held answer of an earlier term is released by them (CanSend).
+AckTo(n, i, t) ==
+    IF i <= Ack(n) THEN ackable ELSE [ackable EXCEPT ![n] = @ \cup {<<term[n], i, t>>}]
+\* An acknowledgement of term t up to i, decided while the node was in term t and held
+\* until the disk had it, may go out after the node moved on: the disk is still at a
+\* write of term t (node.rs `covering_persist_seq`: the write that makes the decision
+\* durable, or a later one of that term) and holds a point known to match t's leader at
+\* or beyond i (the same entry term there, so by log matching the whole prefix).
+HeldAckDurable(n, t, i) ==
+    /\ dterm[n] = t
+    /\ \E p \in ackable[n] :
+          /\ p[1] = t /\ p[2] >= i
+          /\ \/ p[2] <= dsnap[n].index
+             \/ DTermAt(n, p[2]) = p[3]
+
 \* node.rs `stable_index`: the leader's own acknowledgement for the commit rule.
 SelfMatch(n) ==
     LET k == Min(dsnap[n].index + Len(dlog[n]), LastIndex(n))
@@ -130,10 +150,15 @@ Dirty(n) ==
     THEN pend' = [pend EXCEPT ![n] = Append(@, MemState(n))]
     ELSE pend' = pend
 
-\* Record, as history, the entries a node now knows committed.
-Chosen(n) ==
-    chosen' = chosen \cup {<<i, TermAt(n, i)>> :
-                           i \in {j \in (commit[n] + 1)..commit'[n] : j > snap[n].index}}
+\* Record, as history, the entries a node now knows committed, with their terms in
+\* `newLog`, its log after the step (an append that commits what it brings holds those
+\* entries only then).
+ChosenFrom(n, newLog) ==
+    chosen' = chosen \cup
+        {<<i, newLog[i - snap[n].index].term>> :
+         i \in {j \in (commit[n] + 1)..commit'[n] : j > snap[n].index /\ j - snap[n].index <= Len(newLog)}}
+\* The same for a step that leaves the log as it is.
+Chosen(n) == ChosenFrom(n, log[n])
 
 ----------------------------------------------------------------------------
 (* Messages (message.rs `MessageBody`), as records. Fields not listed for  *)
@@ -156,9 +181,11 @@ CanSend(n, m) ==
                  /\ m.lastIndex = LastIndex(n) /\ m.lastTerm = LastTerm(n)
          [] m.type = "RVR" ->                     \* election.rs `handle_vote_request`
               IF m.pre THEN m.term >= term[n]     \* PreVote changes nothing: any answer
-              ELSE m.term = term[n]
-                   /\ (m.granted => /\ vote[n] = m.to
-                                    /\ dterm[n] = m.term /\ dvote[n] = m.to)
+              ELSE \* A held answer may leave after the node moved to a later term; a
+                   \* grant only while the disk holds that vote of that term.
+                   /\ m.term <= term[n]
+                   /\ m.granted => /\ m.term = term[n] => vote[n] = m.to
+                                   /\ dterm[n] = m.term /\ dvote[n] = m.to
          [] m.type = "AE" ->                      \* replication.rs `replicate_to`
               /\ role[n] = "Leader" /\ m.term = term[n]
               /\ m.prevIndex >= snap[n].index /\ m.prevIndex <= LastIndex(n)
@@ -167,9 +194,11 @@ CanSend(n, m) ==
               /\ m.entries = Entries(n, m.prevIndex + 1, m.prevIndex + Len(m.entries))
               /\ m.commit = commit[n]
          [] m.type = "AER" ->                     \* replication.rs `handle_append`
-              /\ m.term = term[n]
-              /\ m.success => /\ m.index <= ackable[n]
-                              /\ dterm[n] = m.term /\ DurableUpTo(n, m.index)
+              /\ m.term <= term[n]                 \* held answers: see HeldAckDurable
+              /\ m.success => IF m.term = term[n]
+                              THEN /\ m.index <= Ack(n)
+                                   /\ dterm[n] = m.term /\ DurableUpTo(n, m.index)
+                              ELSE HeldAckDurable(n, m.term, m.index)
          [] m.type = "HB" ->                      \* replication.rs `broadcast_heartbeat`
               /\ role[n] = "Leader" /\ m.term = term[n]
               /\ m.commit <= Min(commit[n], match[n][m.to])
@@ -177,9 +206,11 @@ CanSend(n, m) ==
               /\ role[n] = "Leader" /\ m.term = term[n]
               /\ m.index = snap[n].index /\ m.sterm = snap[n].term /\ m.cfg = snap[n].cfg
          [] m.type = "ISR" ->                     \* reconfig.rs `snapshot_installed`
-              /\ m.term = term[n]
-              /\ m.success => /\ m.index <= ackable[n]
-                              /\ dterm[n] = m.term /\ DurableUpTo(n, m.index)
+              /\ m.term <= term[n]
+              /\ m.success => IF m.term = term[n]
+                              THEN /\ m.index <= Ack(n)
+                                   /\ dterm[n] = m.term /\ DurableUpTo(n, m.index)
+                              ELSE HeldAckDurable(n, m.term, m.index)
          [] m.type = "TN" ->                      \* node.rs leader transfer
               role[n] = "Leader" /\ m.term = term[n]
          [] OTHER ->                              \* heartbeat and read-index answers
@@ -206,7 +237,7 @@ BecomeCandidate(n) ==
     /\ vote' = [vote EXCEPT ![n] = n]
     /\ role' = [role EXCEPT ![n] = "Candidate"]
     /\ votes' = [votes EXCEPT ![n] = {}]
-    /\ ackable' = [ackable EXCEPT ![n] = 0]
+    /\ ackable' = ackable   \* points are per term: none is known for the new one
 
 \* election.rs `tally` for PreVote: a quorum would vote for us.
 WinPreVote(n) ==
@@ -245,7 +276,7 @@ UpdateTerm(n, m) ==
     /\ vote' = [vote EXCEPT ![n] = Nil]
     /\ role' = [role EXCEPT ![n] = "Follower"]
     /\ votes' = [votes EXCEPT ![n] = {}]
-    /\ ackable' = [ackable EXCEPT ![n] = 0]
+    /\ ackable' = ackable   \* points are per term: none is known for the new one
     /\ UNCHANGED <<up, snap, log, commit, match, installing,
                    dterm, dvote, dcommit, dsnap, dlog, dinst, msgs, elected, chosen>>
     /\ Dirty(n)
@@ -334,7 +365,7 @@ HandleAppend(n, m) ==
           THEN \* everything is below our commit index: just acknowledge it
                /\ role' = [role EXCEPT ![n] = "Follower"]
                /\ votes' = [votes EXCEPT ![n] = {}]
-               /\ ackable' = [ackable EXCEPT ![n] = Max(@, commit[n])]
+               /\ ackable' = AckTo(n, commit[n], TermAt(n, commit[n]))
                /\ UNCHANGED <<log, commit, pend, chosen>>
           ELSE /\ prev <= LastIndex(n) /\ TermAt(n, prev) = prevTerm
                /\ LET c == FirstConflict(n, prev, ents) IN c = 0 \/ c > commit[n]
@@ -342,9 +373,9 @@ HandleAppend(n, m) ==
                /\ votes' = [votes EXCEPT ![n] = {}]
                /\ log' = [log EXCEPT ![n] = Merge(n, prev, ents)]
                /\ commit' = [commit EXCEPT ![n] = Max(@, Min(m.commit, last))]
-               /\ ackable' = [ackable EXCEPT ![n] = Max(@, last)]
+               /\ ackable' = AckTo(n, last, IF ents = <<>> THEN prevTerm ELSE ents[Len(ents)].term)
                /\ Dirty(n)
-               /\ Chosen(n)
+               /\ ChosenFrom(n, Merge(n, prev, ents))
 
 \* replication.rs `handle_append_response`: a durable acknowledgement raises match.
 HandleAppendResponse(n, m) ==
@@ -453,7 +484,7 @@ FinishInstall(n) ==
           ELSE /\ snap' = [snap EXCEPT ![n] = s]
                /\ log' = [log EXCEPT ![n] = <<>>]
        /\ commit' = [commit EXCEPT ![n] = Max(@, s.index)]
-       /\ ackable' = [ackable EXCEPT ![n] = Max(@, s.index)]
+       /\ ackable' = AckTo(n, s.index, s.term)
        /\ chosen' = chosen \cup {<<s.index, s.term>>}
        /\ dinst' = [dinst EXCEPT ![n] = @ \cup {s}]
     /\ installing' = [installing EXCEPT ![n] = NoSnap]
@@ -541,7 +572,7 @@ Restart(n) ==
     /\ role' = [role EXCEPT ![n] = "Follower"]
     /\ votes' = [votes EXCEPT ![n] = {}]
     /\ match' = [match EXCEPT ![n] = [p \in Server |-> 0]]
-    /\ ackable' = [ackable EXCEPT ![n] = 0]
+    /\ ackable' = [ackable EXCEPT ![n] = {}]   \* volatile, as are the held answers
     /\ installing' = [installing EXCEPT ![n] = NoSnap]
     \* The first write of a start carries the (new incarnation's) hard state.
     /\ pend' = [pend EXCEPT ![n] = <<MemState(n)>>]
@@ -564,7 +595,7 @@ InitWith(cfgOf) ==
     /\ commit = [n \in Server |-> 0]
     /\ votes = [n \in Server |-> {}]
     /\ match = [n \in Server |-> [p \in Server |-> 0]]
-    /\ ackable = [n \in Server |-> 0]
+    /\ ackable = [n \in Server |-> {}]
     /\ installing = [n \in Server |-> NoSnap]
     /\ dterm = [n \in Server |-> 0]
     /\ dvote = [n \in Server |-> Nil]
@@ -593,13 +624,13 @@ Sendable(n) ==
                         p \in Members(cfg) \ {n}, e \in {<<>>, Entries(n, i + 1, LastIndex(n))}} :
                        i \in snap[n].index..LastIndex(n)}
           \cup {[type |-> "AER", from |-> n, to |-> p, term |-> term[n], success |-> TRUE,
-                 index |-> ackable[n]] : p \in peers}
+                 index |-> Ack(n)] : p \in peers}
           \cup {[type |-> "HB", from |-> n, to |-> p, term |-> term[n],
                  commit |-> Min(commit[n], match[n][p])] : p \in Members(cfg) \ {n}}
           \cup {[type |-> "IS", from |-> n, to |-> p, term |-> term[n], index |-> snap[n].index,
                  sterm |-> snap[n].term, cfg |-> snap[n].cfg] : p \in Members(cfg) \ {n}}
           \cup {[type |-> "ISR", from |-> n, to |-> p, term |-> term[n], success |-> TRUE,
-                 index |-> ackable[n]] : p \in peers}
+                 index |-> Ack(n)] : p \in peers}
           \cup {[type |-> "TN", from |-> n, to |-> p, term |-> term[n]] : p \in Voters(cfg) \ {n}}
         : CanSend(n, m)}
 

@@ -38,7 +38,7 @@ TraceInit ==
     /\ commit = [n \in Server |-> 0]
     /\ votes = [n \in Server |-> {}]
     /\ match = [n \in Server |-> [p \in Server |-> 0]]
-    /\ ackable = [n \in Server |-> 0]
+    /\ ackable = [n \in Server |-> {}]
     /\ installing = [n \in Server |-> NoSnap]
     /\ dterm = [n \in Server |-> TraceDisk[n].dterm]
     /\ dvote = [n \in Server |-> TraceDisk[n].dvote]

@@ -2,7 +2,8 @@
 # Checks with TLC that a TLA+ trace written by `raft-sim replay SEED --tla-trace FILE`
 # is a behaviour of spec/Raft.tla (through spec/RaftTrace.tla).
 # Usage: spec/check-trace.sh FILE
-# Exit 0: accepted. Exit 1: rejected; prints the first event the spec does not allow.
+# Exit 0: accepted. Exit 1: rejected (prints the first event the spec does not allow) or a
+# safety invariant of the spec fails in a state the run passed through (prints which).
 # Exit 2: TLC could not run.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,6 +19,12 @@ if grep -q '"trace accepted"' "$work/out"; then
   states=$(grep -o '[0-9,]* distinct states found' "$work/out" | tail -1)
   echo "accepted: $events events ($states)"
   exit 0
+fi
+if grep -q 'Invariant .* is violated' "$work/out"; then
+  # A state the run passed through breaks a safety property of the spec.
+  last=$(grep -o '<<"matched", [0-9]*>>' "$work/out" | grep -o '[0-9]*' | sort -n | tail -1)
+  echo "violated: $(grep -o 'Invariant [A-Za-z]* is violated' "$work/out" | head -1) while matching event $(( ${last:-0} + 1 )) of $events"
+  exit 1
 fi
 if ! grep -q 'Model checking completed\|distinct states found' "$work/out" || grep -q '^Error' "$work/out"; then
   echo "TLC failed:" >&2

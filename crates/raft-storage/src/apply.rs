@@ -2,7 +2,7 @@
 //! runtimes cannot get the order wrong.
 
 use crate::{LogStore, SnapshotStore, StorageError};
-use raft_core::{Entry, HardState, Index, Membership, NodeId, Persist, RestoredState, SnapshotMeta, Term};
+use raft_core::{Entry, HardState, Index, NodeId, NodeInfo, Persist, RestoredState, SnapshotMeta, Term};
 use std::path::Path;
 
 /// Applies one `Action::Persist` to `log`, exactly as `raft_core::Persist` specifies:
@@ -86,7 +86,8 @@ where
 /// Call it before [`restore`] when starting a new cluster. Without it the initial
 /// membership would live only in memory, and a founder restarting before its first
 /// snapshot would come back as a member of no cluster. A node joining an existing cluster
-/// skips it.
+/// skips it. [`bootstrap_with_info`] records the founders' node info (their addresses)
+/// too; a runtime whose transport resolves peers from it needs that one.
 pub fn bootstrap<L, S>(
     log: &mut L,
     snapshots: &S,
@@ -96,11 +97,26 @@ where
     L: LogStore + ?Sized,
     S: SnapshotStore + ?Sized,
 {
+    bootstrap_with_info(log, snapshots, voters.into_iter().map(|id| (id, NodeInfo::default())))
+}
+
+/// As [`bootstrap`], recording each founder's node info with it (empty info is not
+/// recorded), exactly as `RestoredState::bootstrap_with_info` describes the first state:
+/// the info is in the configuration from the first start, so every node resolves every
+/// founder's address before any entry is replicated, and after a restart too.
+pub fn bootstrap_with_info<L, S>(
+    log: &mut L,
+    snapshots: &S,
+    members: impl IntoIterator<Item = (NodeId, NodeInfo)>,
+) -> Result<bool, StorageError>
+where
+    L: LogStore + ?Sized,
+    S: SnapshotStore + ?Sized,
+{
     if !is_empty(log, snapshots) {
         return Ok(false);
     }
-    let meta = SnapshotMeta { index: 0, term: 0, membership: Membership::with_voters(voters) };
-    log.set_snapshot_point(&meta)?;
+    log.set_snapshot_point(&RestoredState::bootstrap_with_info(members).snapshot)?;
     log.sync()?;
     Ok(true)
 }

@@ -146,7 +146,7 @@ mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use apply::{apply_persist, bootstrap, check_append, is_empty, restore};
+pub use apply::{apply_persist, bootstrap, bootstrap_with_info, check_append, is_empty, restore};
 pub use error::StorageError;
 pub use memory::{mem_stores, MemLogStore, MemSnapshotStore, MemSnapshotWriter};
 pub use storage::{LogStore, SnapshotStore};

@@ -45,8 +45,9 @@ impl StateMachine for Counter {
     }
 }
 
+/// Starts three nodes, adds 1..=10 through whichever leads, and prints every node's sum.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let members: Vec<_> = (1..=3).map(|id| (id, NodeInfo::new(format!("node-{id}")))).collect();
     let network = ChannelNetwork::new(1);
     let mut nodes = Vec::new();
@@ -80,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         watch.wait_for(|s| s.applied_index >= commit).await?;
         let value = node.read_with((), Consistency::Local).await?;
         println!("node {}: counter = {value}", node.id());
+        assert_eq!(value, 55, "every node holds 1 + 2 + ... + 10");
     }
     for node in &nodes {
         node.shutdown().await?;

@@ -21,10 +21,15 @@ struct Faults {
     isolated: BTreeSet<NodeId>,
 }
 
+/// Largest encoded message [`ChannelNetwork::encode_messages`] lets through.
+const MAX_ENCODED: usize = 64 << 20;
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Whether any fault is set: lets the common path skip the faults' lock.
     faulty: std::sync::atomic::AtomicBool,
+    /// Whether messages cross as bytes (encoded and decoded) rather than moved.
+    encode: std::sync::atomic::AtomicBool,
     /// Nodes by address (their node info bytes), as they attached.
     nodes: Mutex<HashMap<Bytes, Inbound>>,
     faults: Mutex<Faults>,
@@ -37,7 +42,8 @@ struct Inner {
 /// address: the node info each one is given (and that the cluster's configuration
 /// records), exactly as a network transport would resolve them.
 ///
-/// Messages are moved, not encoded. A partitioned or isolated pair behaves as an
+/// Messages are moved, not encoded, unless [`ChannelNetwork::encode_messages`] asks for
+/// the wire encoding (what a network transport does). A partitioned or isolated pair behaves as an
 /// unreachable peer: `send` fails, so the sender's core hears of it at once.
 #[derive(Clone, Debug, Default)]
 pub struct ChannelNetwork {
@@ -56,6 +62,14 @@ impl ChannelNetwork {
     /// the cluster records for it).
     pub fn transport(&self, id: NodeId, address: NodeInfo) -> ChannelTransport {
         ChannelTransport { id, address: address.0, net: self.inner.clone(), peers: Mutex::default() }
+    }
+
+    /// Sends every message through its wire encoding (`Message::encode`, then
+    /// `Message::decode_bytes` at the receiver), as a network transport would, so tests
+    /// over this network exercise the encoding. Off by default: moving is cheaper, and the
+    /// runtime benchmark measures the runtime, not the codec.
+    pub fn encode_messages(&self, on: bool) {
+        self.inner.encode.store(on, std::sync::atomic::Ordering::Release);
     }
 
     /// Loses each message with probability `rate` (0 to 1). Snapshots are not dropped.
@@ -178,6 +192,20 @@ impl Transport for ChannelTransport {
 
     fn send(&self, msg: Message) -> Result<(), TransportError> {
         let to = msg.to;
+        let msg = if self.net.encode.load(std::sync::atomic::Ordering::Acquire) {
+            let wire = Bytes::from(msg.encode());
+            match Message::decode_bytes(&wire, MAX_ENCODED) {
+                Ok(m) => m,
+                Err(e) => {
+                    // A message the core made that does not decode is a codec bug: drop
+                    // it, loudly, as a receiver would.
+                    tracing::error!(target: "raft::transport", from = self.id, to, error = %e, "message does not decode");
+                    return Ok(());
+                }
+            }
+        } else {
+            msg
+        };
         let delay = self.net.link(self.id, to).ok_or(TransportError::Unreachable(to))?;
         if self.net.lose() {
             return Ok(());

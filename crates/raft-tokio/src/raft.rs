@@ -355,19 +355,7 @@ fn load<L: LogStore, S: SnapshotStore, M: StateMachine>(
     bootstrap: Option<Vec<(NodeId, NodeInfo)>>,
 ) -> Result<(L, S, M, raft_core::RestoredState), StartError> {
     if let Some(members) = bootstrap {
-        // `raft_storage::bootstrap` records voters without node info; the members' info is
-        // what peers resolve addresses from, so the point is recorded here with it.
-        if raft_storage::is_empty(&log, &snapshots) {
-            let mut membership = Membership::default();
-            for (id, info) in members {
-                membership.voters.insert(id);
-                if !info.is_empty() {
-                    membership.info.insert(id, info);
-                }
-            }
-            log.set_snapshot_point(&SnapshotMeta { index: 0, term: 0, membership })?;
-            log.sync()?;
-        }
+        raft_storage::bootstrap_with_info(&mut log, &snapshots, members)?;
     }
     let restored = raft_storage::restore(&mut log, &mut snapshots)?;
     if let Some((meta, mut reader)) = snapshots.open_latest()? {

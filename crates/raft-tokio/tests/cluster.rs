@@ -2,6 +2,7 @@
 //! tokio's paused clock: deterministic timers, no waiting) and with raft-sled in temporary
 //! directories (real time: real fsyncs).
 
+#[macro_use]
 mod common;
 
 use common::{cmd, eventually, info, Cluster, Disk};
@@ -9,20 +10,6 @@ use raft_core::{Event, Role};
 use raft_tokio::{Consistency, ProposeError};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// Declares one test per store for a scenario `async fn(Disk)`.
-macro_rules! both_stores {
-    ($scenario:ident, $mem:ident, $sled:ident) => {
-        #[tokio::test(start_paused = true)]
-        async fn $mem() {
-            $scenario(Disk::Memory).await;
-        }
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sled() {
-            $scenario(Disk::Sled).await;
-        }
-    };
-}
 
 async fn elects_one_leader(disk: Disk) {
     let c = Cluster::start(3, disk).await;
@@ -265,9 +252,8 @@ both_stores!(membership_changes_and_join_by_snapshot, membership_memory, members
 /// A state machine that takes 400 ms per apply call (longer than the election timeout)
 /// does not cost the leader its leadership: the driver keeps sending heartbeats while the
 /// state machine worker sleeps. Real time: the sleep must cost time.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_state_machine_keeps_leadership() {
-    let mut c = Cluster::build(3, Disk::Memory, |_| {});
+async fn slow_state_machine_keeps_leadership(disk: Disk) {
+    let mut c = Cluster::build(3, disk, |_| {});
     c.apply_delay = Duration::from_millis(400);
     c.start_founders().await;
     let leader = c.leader().await;
@@ -283,11 +269,20 @@ async fn slow_state_machine_keeps_leadership() {
     c.shutdown_all().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_apply_memory() {
+    slow_state_machine_keeps_leadership(Disk::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_apply_sled() {
+    slow_state_machine_keeps_leadership(Disk::Sled).await;
+}
+
 /// A read made after a write was acknowledged observes it, on the leader and through a
 /// follower (which asks the leader for a read index).
-#[tokio::test(start_paused = true)]
-async fn reads_observe_acknowledged_writes() {
-    let c = Cluster::start(3, Disk::Memory).await;
+async fn reads_observe_acknowledged_writes(disk: Disk) {
+    let c = Cluster::start(3, disk).await;
     let leader = c.leader().await;
     let follower = c.nodes.keys().copied().find(|&id| id != leader).expect("a follower");
     for v in 0..100u64 {
@@ -306,13 +301,13 @@ async fn reads_observe_acknowledged_writes() {
     }
     c.shutdown_all().await;
 }
+both_stores!(reads_observe_acknowledged_writes, reads_observe_writes_memory, reads_observe_writes_sled);
 
 /// Events arrive in the order the node emitted them: each role change starts from the
 /// role the previous one ended in, terms never go back, and the transitions seen are the
 /// node's history.
-#[tokio::test(start_paused = true)]
-async fn events_arrive_in_order() {
-    let mut c = Cluster::start(3, Disk::Memory).await;
+async fn events_arrive_in_order(disk: Disk) {
+    let mut c = Cluster::start(3, disk).await;
     let first = c.leader().await;
     let mut streams = std::collections::BTreeMap::new();
     let mut before = std::collections::BTreeMap::new();
@@ -348,3 +343,4 @@ async fn events_arrive_in_order() {
     assert!(leaders.last().is_some_and(|(l, _)| l.is_some()));
     c.shutdown_all().await;
 }
+both_stores!(events_arrive_in_order, events_in_order_memory, events_in_order_sled);

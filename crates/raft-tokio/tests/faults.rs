@@ -1,6 +1,7 @@
 //! The disk and the network misbehave: group commit under a slow disk, a leader whose
 //! fsync stalls, a failed fsync, and the channel transport's drop, delay and partition.
 
+#[macro_use]
 mod common;
 
 use common::{cmd, eventually, Cluster, Disk};
@@ -58,6 +59,15 @@ async fn leader_sends_before_its_fsync() {
     let l = c.node(leader).clone();
     let index = l.status().last_log_index + 1;
     c.controls[&leader].block(true);
+    // Unblocks the disk however the test ends: a sync thread left waiting would keep the
+    // runtime (and the test) from ever finishing after a failed assertion.
+    struct Unblock(std::sync::Arc<common::LogControl>);
+    impl Drop for Unblock {
+        fn drop(&mut self) {
+            self.0.block(false);
+        }
+    }
+    let _unblock = Unblock(c.controls[&leader].clone());
     let answer = tokio::spawn({
         let l = l.clone();
         async move { l.propose(cmd(2)).await }
@@ -99,9 +109,8 @@ async fn failed_fsync_stops_the_node() {
 
 /// A fifth of the messages lost and every message 5 ms late: every proposal still
 /// succeeds, exactly once.
-#[tokio::test(start_paused = true)]
-async fn lossy_slow_network() {
-    let c = Cluster::start(3, Disk::Memory).await;
+async fn lossy_slow_network(disk: Disk) {
+    let c = Cluster::start(3, disk).await;
     c.net.set_drop_rate(0.2);
     c.net.set_delay(Duration::from_millis(5));
     for v in 0..100 {
@@ -115,12 +124,12 @@ async fn lossy_slow_network() {
     assert_eq!(sorted, (0..100).collect::<Vec<_>>(), "every value exactly once");
     c.shutdown_all().await;
 }
+both_stores!(lossy_slow_network, lossy_slow_network_memory, lossy_slow_network_sled);
 
 /// The leader is cut off: the majority elects another leader and goes on; the old leader
 /// steps down (CheckQuorum) and, healed, catches up.
-#[tokio::test(start_paused = true)]
-async fn partitioned_leader_steps_down_and_catches_up() {
-    let c = Cluster::start(3, Disk::Memory).await;
+async fn partitioned_leader_steps_down_and_catches_up(disk: Disk) {
+    let c = Cluster::start(3, disk).await;
     let old = c.leader().await;
     c.propose(1).await;
     c.net.isolate(old);
@@ -140,3 +149,4 @@ async fn partitioned_leader_steps_down_and_catches_up() {
     assert_eq!(stale, vec![1, 2]);
     c.shutdown_all().await;
 }
+both_stores!(partitioned_leader_steps_down_and_catches_up, partitioned_leader_memory, partitioned_leader_sled);

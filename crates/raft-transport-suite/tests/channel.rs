@@ -17,4 +17,8 @@ impl TransportFactory for Channels {
     }
 }
 
-raft_transport_suite::transport_suite!(Channels(ChannelNetwork::new(11)));
+raft_transport_suite::transport_suite!({
+    let net = ChannelNetwork::new(11);
+    net.encode_messages(true);
+    Channels(net)
+});

@@ -2,6 +2,20 @@
 //! over the channel transport with in-memory or sled stores.
 #![allow(dead_code, missing_docs)]
 
+/// Declares one test per store for a scenario `async fn(Disk)`.
+macro_rules! both_stores {
+    ($scenario:ident, $mem:ident, $sled:ident) => {
+        #[tokio::test(start_paused = true)]
+        async fn $mem() {
+            $scenario(Disk::Memory).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sled() {
+            $scenario(Disk::Sled).await;
+        }
+    };
+}
+
 use raft_core::{Config, NodeId, NodeInfo, Role};
 use raft_storage::{LogStore, SnapshotStore};
 use raft_tokio::{ChannelNetwork, Command, Options, ProposeError, Raft, StateMachine};
@@ -206,7 +220,12 @@ impl Cluster {
     pub fn build(n: u64, disk: Disk, tweak: fn(&mut Config)) -> Cluster {
         init_tracing();
         Cluster {
-            net: ChannelNetwork::new(7),
+            net: {
+                // The tests' messages cross as bytes, through the wire encoding.
+                let net = ChannelNetwork::new(7);
+                net.encode_messages(true);
+                net
+            },
             nodes: BTreeMap::new(),
             disk,
             dir: tempfile::tempdir().expect("temp dir"),
