@@ -285,6 +285,10 @@ fn main() {
             // The channel figure the network transports stand beside.
             bench_memory(secs, &[1, 64], false).await;
         }
+        if runs("transports") || only_is("udp") {
+            transports::udp(secs, None).await;
+            transports::udp(secs, Some([7; 32])).await;
+        }
         if runs("transports") || only_is("quic") {
             transports::quic(secs).await;
         }

@@ -7,6 +7,7 @@ use raft_core::NodeId;
 use raft_quic::dev_certs::DevCa;
 use raft_quic::{QuicOptions, QuicTransport};
 use raft_tokio::Raft;
+use raft_udp::{fit_config, UdpOptions, UdpTransport};
 
 /// Proposer counts measured over each transport.
 const PROPOSERS: [usize; 2] = [1, 64];
@@ -34,5 +35,24 @@ pub async fn quic(secs: f64) {
             .collect();
         let nodes = cluster_over(false, transports, |_| {}, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
         measure("raft-tokio (mem, QUIC)", secs, nodes, p).await;
+    }
+}
+
+/// Three nodes over UDP, the core's limits fitted to a datagram; `key` adds the MAC and
+/// replay window to every datagram.
+pub async fn udp(secs: f64, key: Option<[u8; 32]>) {
+    let mut options = UdpOptions::new(0xBE_7D);
+    options.key = key;
+    let name = if key.is_some() { "raft-tokio (mem, UDP+MAC)" } else { "raft-tokio (mem, UDP)" };
+    for p in PROPOSERS {
+        let mut transports = Vec::new();
+        for _ in 1..=3 {
+            let t = UdpTransport::bind("127.0.0.1:0".parse().expect("an address"), options.clone()).await.expect("bind");
+            let info = t.node_info();
+            transports.push((t, info));
+        }
+        let fit = |c: &mut raft_core::Config| fit_config(c, &options).expect("the default limits fit");
+        let nodes = cluster_over(false, transports, fit, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
+        measure(name, secs, nodes, p).await;
     }
 }

@@ -1,0 +1,283 @@
+//! The test harness: a state machine that records every command, and clusters of real
+//! `raft_tokio::Raft` nodes over UDP on 127.0.0.1 with in-memory stores.
+#![allow(dead_code, missing_docs)]
+
+use bytes::Bytes;
+use raft_core::{Config, NodeId, NodeInfo, Role};
+use raft_tokio::{Command, Options, ProposeError, Raft, StateMachine};
+use raft_udp::{UdpHandle, UdpMetrics, UdpOptions, UdpTransport};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::UdpSocket;
+use std::time::Duration;
+
+/// Every command starts with a `u64` (little endian), padding may follow; the state is the
+/// sequence of applied values.
+#[derive(Default)]
+pub struct Recorder {
+    pub values: Vec<u64>,
+}
+
+impl StateMachine for Recorder {
+    type Response = u64;
+    type Query = ();
+    type QueryResponse = Vec<u64>;
+
+    fn apply(&mut self, commands: &[Command]) -> Vec<u64> {
+        commands
+            .iter()
+            .map(|c| {
+                let mut v = [0u8; 8];
+                let n = c.data.len().min(8);
+                v[..n].copy_from_slice(&c.data[..n]);
+                self.values.push(u64::from_le_bytes(v));
+                self.values.len() as u64
+            })
+            .collect()
+    }
+
+    fn query(&self, (): ()) -> Vec<u64> {
+        self.values.clone()
+    }
+
+    /// Writes each value followed by 1 KiB of filler, so snapshots are large.
+    fn snapshot(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        for v in &self.values {
+            out.write_all(&v.to_le_bytes())?;
+            out.write_all(&[(*v % 251) as u8; 1024])?;
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, input: &mut dyn Read) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes)?;
+        let mut values = Vec::new();
+        for record in bytes.chunks(8 + 1024) {
+            if record.len() != 8 + 1024 {
+                return Err(io::Error::other("snapshot record cut short"));
+            }
+            let v = u64::from_le_bytes(record[..8].try_into().expect("8 bytes"));
+            if record[8..].iter().any(|&b| b != (v % 251) as u8) {
+                return Err(io::Error::other("snapshot filler corrupted"));
+            }
+            values.push(v);
+        }
+        self.values = values;
+        Ok(())
+    }
+}
+
+/// A command carrying `v` followed by `pad` filler bytes.
+pub fn cmd(v: u64, pad: usize) -> Bytes {
+    let mut b = v.to_le_bytes().to_vec();
+    b.resize(8 + pad, 0xA5);
+    Bytes::from(b)
+}
+
+/// Waits until `check` holds, polling every 10 ms; panics with `what` after `limit`.
+pub async fn eventually<F: FnMut() -> bool>(what: &str, limit: Duration, mut check: F) {
+    let start = tokio::time::Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+pub fn localhost() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().expect("address")
+}
+
+/// A node of a [`Cluster`].
+pub struct Node {
+    pub raft: Raft<Recorder>,
+    pub udp: UdpHandle,
+}
+
+/// Nodes of one cluster over UDP.
+pub struct Cluster {
+    pub nodes: BTreeMap<NodeId, Node>,
+    pub infos: BTreeMap<NodeId, NodeInfo>,
+    pub options: UdpOptions,
+    pub tweak: fn(&mut Config),
+}
+
+impl Cluster {
+    /// Founders `1..=n`, each with a transport bound on 127.0.0.1 with `options`.
+    pub async fn start(n: u64, options: UdpOptions, tweak: fn(&mut Config)) -> Cluster {
+        init_tracing();
+        let mut transports = BTreeMap::new();
+        for id in 1..=n {
+            let t = UdpTransport::bind(localhost(), options.clone()).await.expect("bind");
+            transports.insert(id, t);
+        }
+        let infos: BTreeMap<NodeId, NodeInfo> = transports.iter().map(|(id, t)| (*id, t.node_info())).collect();
+        let mut c = Cluster { nodes: BTreeMap::new(), infos: infos.clone(), options, tweak };
+        for (id, t) in transports {
+            let opts = Options::bootstrap(infos.clone());
+            c.start_node(id, t, opts).await;
+        }
+        c
+    }
+
+    /// Starts node `id` on transport `t`.
+    pub async fn start_node(&mut self, id: NodeId, t: UdpTransport, mut opts: Options) -> &Node {
+        let mut config = Config::new(id);
+        raft_udp::fit_config(&mut config, &self.options).expect("limits fit");
+        (self.tweak)(&mut config);
+        opts.shutdown_timeout = Duration::from_secs(2);
+        let udp = t.handle();
+        self.infos.insert(id, t.node_info());
+        let (log, snaps) = raft_storage::mem_stores();
+        let raft = Raft::start(config, opts, log, snaps, Recorder::default(), t).await.expect("node starts");
+        self.nodes.insert(id, Node { raft, udp });
+        &self.nodes[&id]
+    }
+
+    /// Starts node `id` empty, to be added by the leader; returns its node info.
+    pub async fn start_joiner(&mut self, id: NodeId) -> NodeInfo {
+        let t = UdpTransport::bind(localhost(), self.options.clone()).await.expect("bind");
+        let info = t.node_info();
+        let contacts: Vec<_> = self.infos.iter().map(|(id, i)| (*id, i.clone())).collect();
+        self.start_node(id, t, Options::join(contacts)).await;
+        info
+    }
+
+    pub fn raft(&self, id: NodeId) -> &Raft<Recorder> {
+        &self.nodes[&id].raft
+    }
+
+    /// Waits until exactly one running node leads and every running node knows it.
+    pub async fn leader(&self) -> NodeId {
+        let mut found = 0;
+        eventually("a leader known to every running node", Duration::from_secs(30), || {
+            let running: Vec<_> = self.nodes.values().map(|n| &n.raft).filter(|n| !n.is_stopped()).collect();
+            let leaders: Vec<_> = running.iter().filter(|n| n.status().role == Role::Leader).map(|n| n.id()).collect();
+            if let [l] = leaders[..] {
+                found = l;
+                running.iter().all(|n| n.status().leader == Some(l))
+            } else {
+                false
+            }
+        })
+        .await;
+        found
+    }
+
+    /// Proposes `data` at whichever node leads, following redirections; bounded in time.
+    pub async fn propose(&self, data: Bytes) -> Result<u64, ProposeError> {
+        let start = tokio::time::Instant::now();
+        let mut at = *self.nodes.keys().next().expect("a node");
+        loop {
+            assert!(start.elapsed() < Duration::from_secs(30), "a proposal never succeeded");
+            match self.raft(at).propose(data.clone()).await {
+                Ok(pos) => return Ok(pos),
+                Err(ProposeError::NotLeader { leader: Some(l), .. }) if self.nodes.contains_key(&l) => at = l,
+                Err(ProposeError::Rejected(e)) if matches!(e, raft_core::ProposalError::TooLarge { .. }) => {
+                    return Err(ProposeError::Rejected(e));
+                }
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    at = self
+                        .nodes
+                        .range(at + 1..)
+                        .next()
+                        .map(|(id, _)| *id)
+                        .unwrap_or(*self.nodes.keys().next().expect("a node"));
+                }
+            }
+        }
+    }
+
+    /// The values every running node applied, once they all hold at least `count` and agree.
+    pub async fn converged(&self, count: usize) -> Vec<u64> {
+        let start = tokio::time::Instant::now();
+        loop {
+            let mut states = BTreeMap::new();
+            for (id, n) in self.nodes.iter().filter(|(_, n)| !n.raft.is_stopped()) {
+                let values = n.raft.read_with((), raft_tokio::Consistency::Local).await.expect("local read");
+                states.insert(*id, values);
+            }
+            let first = states.values().next().cloned().unwrap_or_default();
+            if first.len() >= count && states.values().all(|v| *v == first) {
+                return first;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "nodes did not converge on {count} values: {:?}",
+                states.iter().map(|(id, v)| (id, v.len())).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn shutdown_all(&self) {
+        for n in self.nodes.values().filter(|n| !n.raft.is_stopped()) {
+            let _ = n.raft.shutdown().await;
+        }
+    }
+}
+
+/// Node 1 running for real, whose configuration names nodes 2 and 3 at the addresses of
+/// two plain sockets the test owns, so the test speaks for them.
+pub struct Lone {
+    pub raft: Raft<Recorder>,
+    pub udp: UdpHandle,
+    pub node: std::net::SocketAddr,
+    pub s2: UdpSocket,
+    pub s3: UdpSocket,
+    /// The configuration's members and their node info.
+    pub members: Vec<(NodeId, NodeInfo)>,
+}
+
+pub async fn lone(options: UdpOptions) -> Lone {
+    init_tracing();
+    let s2 = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let s3 = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s2.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    let t = UdpTransport::bind(localhost(), options.clone()).await.expect("bind");
+    let node = t.local_addr();
+    let udp = t.handle();
+    let members = vec![
+        (1, t.node_info()),
+        (2, raft_core::NodeInfo::new(s2.local_addr().expect("addr").to_string().into_bytes())),
+        (3, raft_core::NodeInfo::new(s3.local_addr().expect("addr").to_string().into_bytes())),
+    ];
+    let mut config = raft_core::Config::new(1);
+    raft_udp::fit_config(&mut config, &options).expect("fits");
+    let (log, snaps) = raft_storage::mem_stores();
+    let raft = Raft::start(config, Options::bootstrap(members.clone()), log, snaps, Recorder::default(), t)
+        .await
+        .expect("node starts");
+    Lone { raft, udp, node, s2, s3, members }
+}
+
+impl Lone {
+    /// Sends `bytes` from `socket` and waits until `counter` of the node's metrics grew
+    /// to `expect`.
+    pub async fn send_and_count(
+        &self,
+        socket: &UdpSocket,
+        bytes: &[u8],
+        what: &str,
+        counter: fn(&UdpMetrics) -> u64,
+        expect: u64,
+    ) {
+        socket.send_to(bytes, self.node).expect("send");
+        eventually(what, Duration::from_secs(5), || counter(&self.udp.metrics()) == expect).await;
+    }
+
+    pub fn term_and_leader(&self) -> (u64, Option<NodeId>) {
+        let s = self.raft.status();
+        (s.term, s.leader)
+    }
+}
