@@ -5,7 +5,7 @@
 //!
 //! Run it with `cargo run -p raft-quic --example quic_counter`. Across machines, give each
 //! node its own process, bind its address, and load the certificates from files
-//! (`TlsConfig::from_pem_files`); see `docs/protocol-quic.md`.
+//! (`TlsConfig::from_pem_files`); see `docs/protocol.md` (section 4).
 
 use raft_core::{Config, NodeInfo};
 use raft_quic::dev_certs::DevCa;

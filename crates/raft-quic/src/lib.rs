@@ -18,7 +18,7 @@
 //!   (appends with entries) per connection, so heartbeats never queue behind a large
 //!   append; one bidirectional stream per snapshot. Every stream starts with a preamble
 //!   (protocol version, cluster id, sender, receiver); frames are a `u32` length and a
-//!   `Message::encode()` payload. See `docs/protocol-quic.md`.
+//!   `Message::encode()` payload. See `docs/protocol.md` (section 4).
 //! - **Refusals** (bad certificates, wrong cluster or version, malformed or oversized
 //!   frames, forged senders) are counted in [`QuicMetrics`] and logged; nothing from the
 //!   network panics or reaches the node unchecked.

@@ -5,7 +5,7 @@
 //! resumes after loss, and every datagram is checksummed and, with a pre-shared key,
 //! authenticated and protected against replay. It is the reference datagram transport:
 //! small, with no connection state, and it shows everything a network transport owes the
-//! runtime. The wire format is specified in `docs/protocol-udp.md`.
+//! runtime. The wire format is specified in `docs/protocol.md` (section 3).
 //!
 //! ## Usage
 //!

@@ -132,7 +132,7 @@ fn the_largest_configuration_fits_as_an_entry_and_as_a_snapshot_header() {
     assert!(out.len() <= o.max_datagram, "snapshot start: {} bytes", out.len());
 }
 
-/// The figures `docs/protocol-udp.md` quotes for the default options.
+/// The figures `docs/protocol.md` (section 3) quotes for the default options.
 #[test]
 fn the_default_limits_are_the_documented_ones() {
     assert_eq!(fitted_limits(&UdpOptions::new(1)), Ok((64_825, 28_198, 972)));
