@@ -173,9 +173,7 @@ where
         // Let the load, not the limits, decide the batch sizes at 256 proposers.
         config.max_uncommitted_entries = 65_536;
         tweak(&mut config);
-        let node = Raft::start(config, options, log, snaps, Counter::default(), transport)
-            .await
-            .expect("start");
+        let node = Raft::start(config, options, log, snaps, Counter::default(), transport).await.expect("start");
         nodes.push(node);
     }
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -33,7 +33,8 @@ pub async fn quic(secs: f64) {
                 (t, info)
             })
             .collect();
-        let nodes = cluster_over(false, transports, |_| {}, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
+        let nodes =
+            cluster_over(false, transports, |_| {}, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
         measure("raft-tokio (mem, QUIC)", secs, nodes, p).await;
     }
 }
@@ -47,12 +48,14 @@ pub async fn udp(secs: f64, key: Option<[u8; 32]>) {
     for p in PROPOSERS {
         let mut transports = Vec::new();
         for _ in 1..=3 {
-            let t = UdpTransport::bind("127.0.0.1:0".parse().expect("an address"), options.clone()).await.expect("bind");
+            let t =
+                UdpTransport::bind("127.0.0.1:0".parse().expect("an address"), options.clone()).await.expect("bind");
             let info = t.node_info();
             transports.push((t, info));
         }
         let fit = |c: &mut raft_core::Config| fit_config(c, &options).expect("the default limits fit");
-        let nodes = cluster_over(false, transports, fit, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
+        let nodes =
+            cluster_over(false, transports, fit, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
         measure(name, secs, nodes, p).await;
     }
 }
