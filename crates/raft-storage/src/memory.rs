@@ -247,6 +247,10 @@ impl LogStore for MemLogStore {
         debug_assert_eq!(self.durable, self.current, "replaying the synced calls must reproduce the state");
         Ok(())
     }
+
+    fn never_blocks(&self) -> bool {
+        true
+    }
 }
 
 /// A snapshot store held in memory. Every call is durable when it returns, as the contract

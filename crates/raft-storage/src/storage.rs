@@ -115,6 +115,15 @@ pub trait LogStore: Send {
     /// nothing changed since the last sync. It never waits for a snapshot being written or
     /// synced in the [`SnapshotStore`].
     fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// Whether every call returns without waiting on I/O or on another thread, as a store
+    /// in memory does. A runtime may then call the store from its protocol task rather than
+    /// hand each batch to a worker thread and back (raft-tokio does). The default, `false`,
+    /// is right for every store that touches a disk: a blocking call there would hold up
+    /// the node's heartbeats.
+    fn never_blocks(&self) -> bool {
+        false
+    }
 }
 
 /// The durable snapshot data of one Raft node: the latest snapshot (the one the log's

@@ -90,8 +90,9 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     stopping: Option<Stopping>,
     fatal: Option<String>,
     kill: Option<oneshot::Sender<()>>,
-    /// With `Options::inline_io`: the log store, written and synced by the driver itself
-    /// after each drain (group commit over the drain's persists) instead of a worker.
+    /// With `Options::inline_io` or a log store that never blocks: the log store, written
+    /// and synced by the driver itself after each drain (group commit over the drain's
+    /// persists) instead of a worker.
     pub(crate) inline_log: Option<Box<dyn LogStore>>,
     inline_batch: Vec<Persist>,
     pub(crate) metrics: Option<Arc<crate::metrics::SharedMetrics>>,

@@ -40,11 +40,15 @@ pub struct Options {
     pub event_capacity: usize,
     /// How long a graceful shutdown waits for the hand-over and for in-flight requests.
     pub shutdown_timeout: Duration,
-    /// For log stores and state machines that never block (in memory): the driver writes
-    /// and syncs the log itself after each drain (one sync per drain, after the drain's
-    /// sends), and the state machine's batches run on its worker task instead of tokio's
-    /// blocking pool. It saves several thread and task hand-offs per batch, but a call that
-    /// blocks would hold up the driver, and on a current-thread runtime every task.
+    /// Runs the log store and the state machine as if both never blocked (see below),
+    /// whatever they declare. Off by default.
+    ///
+    /// A log store that never blocks (`LogStore::never_blocks`, true for the in-memory
+    /// store) is written and synced by the driver itself after each drain (one sync per
+    /// drain, after the drain's sends); a state machine that never blocks
+    /// (`StateMachine::never_blocks`) runs its batches on its worker task instead of
+    /// tokio's blocking pool. Each saves two thread hand-offs per batch; a call that blocks
+    /// anyway would hold up the driver, and on a current-thread runtime every task.
     pub inline_io: bool,
 }
 
@@ -164,7 +168,9 @@ impl<M: StateMachine> Raft<M> {
 
         // Inline: the driver writes and syncs the log itself after each drain (a store that
         // never blocks gains nothing from a worker but two task hand-offs per batch).
-        let (disk, inline_log): (_, Option<Box<dyn LogStore>>) = if options.inline_io {
+        let inline_disk = options.inline_io || log.never_blocks();
+        let inline_machine = options.inline_io || machine.never_blocks();
+        let (disk, inline_log): (_, Option<Box<dyn LogStore>>) = if inline_disk {
             (None, Some(Box::new(log)))
         } else {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -180,7 +186,7 @@ impl<M: StateMachine> Raft<M> {
                 reports_tx.clone(),
                 metrics.clone(),
                 killed.clone(),
-                options.inline_io,
+                inline_machine,
             );
             (tx, tokio::spawn(task.instrument(span.clone())))
         };

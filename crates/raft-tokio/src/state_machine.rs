@@ -52,6 +52,15 @@ pub trait StateMachine: Send + 'static {
     /// Replaces the whole state with the one a [`StateMachine::snapshot`] wrote. On error
     /// the runtime stops the node: the state may be half-restored.
     fn restore(&mut self, input: &mut dyn Read) -> io::Result<()>;
+
+    /// Whether every call returns at once, never waiting on I/O, a lock or a sleep (a
+    /// state machine in memory). The runtime then runs the batches on its state machine
+    /// task instead of tokio's blocking pool, saving two thread hand-offs per batch. A
+    /// call that blocks anyway holds up a tokio worker thread (on a current-thread runtime,
+    /// every task, heartbeats included), so the default is `false`.
+    fn never_blocks(&self) -> bool {
+        false
+    }
 }
 
 /// A reply to a proposal: the state machine's response or why it failed.

@@ -52,7 +52,13 @@ async fn group_commit_batches_persists() {
 /// applies an entry only once it is durable locally, so the answer waits for the stall.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_sends_before_its_fsync() {
-    let mut c = Cluster::build(3, Disk::Controlled, |_| {});
+    // Long election timeouts: on a loaded machine a late heartbeat must not hand
+    // leadership to another node mid-test (the proposal would then fail at once).
+    let mut c = Cluster::build(3, Disk::Controlled, |cfg| {
+        cfg.heartbeat_interval = Duration::from_millis(100);
+        cfg.election_timeout_min = Duration::from_secs(2);
+        cfg.election_timeout_max = Duration::from_secs(4);
+    });
     c.start_founders().await;
     let leader = c.leader().await;
     c.propose(1).await;
@@ -78,7 +84,9 @@ async fn leader_sends_before_its_fsync() {
     .await;
     let status = l.status();
     assert!(status.durable_index < index, "the leader's copy is not durable yet: {status:?}");
-    assert!(!answer.is_finished(), "answered before the leader applied it");
+    if answer.is_finished() {
+        panic!("answered before the leader applied it: {:?}", answer.await);
+    }
     c.controls[&leader].block(false);
     assert_eq!(answer.await.expect("task").expect("applied"), 2);
     c.shutdown_all().await;

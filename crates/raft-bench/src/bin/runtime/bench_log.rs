@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// Entries after a snapshot point, a hard state; nothing survives the process.
 pub struct BenchLog {
+    /// What `LogStore::never_blocks` answers: true (the truth), or false to measure the
+    /// runtime's worker-thread path with a store that costs nothing.
+    pub never_blocks: bool,
     path: PathBuf,
     hard_state: HardState,
     point: SnapshotMeta,
@@ -23,6 +26,7 @@ impl BenchLog {
     /// An empty store.
     pub fn new() -> Self {
         BenchLog {
+            never_blocks: true,
             path: PathBuf::from("<bench memory>"),
             hard_state: HardState::default(),
             point: SnapshotMeta::default(),
@@ -36,6 +40,9 @@ impl BenchLog {
 }
 
 impl LogStore for BenchLog {
+    fn never_blocks(&self) -> bool {
+        self.never_blocks
+    }
     fn path(&self) -> &Path {
         &self.path
     }
