@@ -465,7 +465,7 @@ HandleInstallSnapshot(n, m) ==
     /\ role' = [role EXCEPT ![n] = "Follower"]
     /\ votes' = [votes EXCEPT ![n] = {}]
     /\ IF m.index <= commit[n]
-       THEN ackable' = [ackable EXCEPT ![n] = Max(@, commit[n])] /\ UNCHANGED installing
+       THEN ackable' = AckTo(n, commit[n], TermAt(n, commit[n])) /\ UNCHANGED installing
        ELSE /\ installing[n] = NoSnap
             /\ installing' = [installing EXCEPT ![n] = [index |-> m.index, term |-> m.sterm, cfg |-> m.cfg]]
             /\ UNCHANGED ackable
