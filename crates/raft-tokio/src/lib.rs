@@ -16,9 +16,9 @@
 //! - **The disk worker** owns the `LogStore` and makes persists durable with group
 //!   commit: it takes every persist queued while the previous fsync ran, applies them in
 //!   order, syncs once and reports the highest seq. Each batch runs on tokio's blocking
-//!   pool (or inline with `Options::inline_io`), one at a time. The leader's appends to its
-//!   followers are sent by the driver while the disk worker syncs. A failed write or fsync
-//!   stops the node.
+//!   pool, one at a time (a store that never blocks, such as the memory store, is written
+//!   by the driver itself instead). The leader's appends to its followers are sent by the
+//!   driver while the disk worker syncs. A failed write or fsync stops the node.
 //! - **The state machine worker** owns the [`StateMachine`], the same way: applies
 //!   committed commands in log order, answers the proposals' callers, serves reads once
 //!   the entries they must observe are applied, and creates and restores snapshots
