@@ -1021,7 +1021,10 @@ async fn receive_snapshot_body(
                         return;
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    sink.finish().await;
+                    return;
+                }
                 Err(e) => {
                     sink.fail(std::io::Error::other(format!("snapshot stream broke off: {e}"))).await;
                     return;

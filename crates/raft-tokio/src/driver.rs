@@ -437,7 +437,10 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
             loop {
                 let mut chunk = vec![0u8; SNAPSHOT_CHUNK];
                 match reader.read(&mut chunk) {
-                    Ok(0) => break,
+                    Ok(0) => {
+                        sink.blocking_finish();
+                        break;
+                    }
                     Ok(n) => {
                         chunk.truncate(n);
                         if !sink.blocking_send(Ok(Bytes::from(chunk))) {

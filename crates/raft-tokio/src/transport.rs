@@ -64,50 +64,115 @@ pub trait Transport: Send + Sync + 'static {
 
 /// The bytes of a snapshot, as a stream of chunks. It never holds the whole snapshot:
 /// the producer waits while a few chunks are buffered.
+///
+/// A stream is complete only if its producer said so ([`SnapshotSink::finish`]): a
+/// producer that goes away without finishing (a task that failed, a connection dropped
+/// mid-transfer) ends the stream with an error, never with a clean end, so a truncated
+/// snapshot is never staged as a whole one.
 #[derive(Debug)]
 pub struct SnapshotStream {
-    chunks: mpsc::Receiver<io::Result<Bytes>>,
+    chunks: mpsc::Receiver<Piece>,
+    /// The stream has ended (finished or failed): nothing more is read.
+    ended: bool,
 }
 
-/// The producing end of a [`SnapshotStream`]. Dropping it ends the stream.
+/// What travels from a [`SnapshotSink`] to its [`SnapshotStream`].
+#[derive(Debug)]
+enum Piece {
+    Chunk(Bytes),
+    End,
+    Failed(io::Error),
+}
+
+/// The producing end of a [`SnapshotStream`]. Call [`SnapshotSink::finish`] after the
+/// last chunk; dropping every clone without finishing ends the stream with an error.
 #[derive(Clone, Debug)]
 pub struct SnapshotSink {
-    chunks: mpsc::Sender<io::Result<Bytes>>,
+    chunks: mpsc::Sender<Piece>,
 }
 
 impl SnapshotStream {
     /// A stream and its producing end, buffering at most `chunks` chunks (at least one).
     pub fn channel(chunks: usize) -> (SnapshotSink, SnapshotStream) {
         let (tx, rx) = mpsc::channel(chunks.max(1));
-        (SnapshotSink { chunks: tx }, SnapshotStream { chunks: rx })
+        (SnapshotSink { chunks: tx }, SnapshotStream { chunks: rx, ended: false })
     }
 
-    /// The next chunk; `None` once the stream ended, `Some(Err)` if the producer failed
-    /// (then the snapshot is incomplete and must be dropped).
+    /// The next chunk; `None` once the producer finished the stream, `Some(Err)` if it
+    /// failed or went away without finishing (then the snapshot is incomplete and must be
+    /// dropped). After `None` or an error, always `None`.
     pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
-        self.chunks.recv().await
+        if self.ended {
+            return None;
+        }
+        let piece = self.chunks.recv().await;
+        self.take(piece)
     }
 
     /// As [`SnapshotStream::next`], blocking the thread; call it outside the async runtime.
     pub(crate) fn blocking_next(&mut self) -> Option<io::Result<Bytes>> {
-        self.chunks.blocking_recv()
+        if self.ended {
+            return None;
+        }
+        let piece = self.chunks.blocking_recv();
+        self.take(piece)
+    }
+
+    fn take(&mut self, piece: Option<Piece>) -> Option<io::Result<Bytes>> {
+        match piece {
+            Some(Piece::Chunk(bytes)) => Some(Ok(bytes)),
+            Some(Piece::End) => {
+                self.ended = true;
+                None
+            }
+            Some(Piece::Failed(e)) => {
+                self.ended = true;
+                Some(Err(e))
+            }
+            None => {
+                self.ended = true;
+                Some(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the snapshot's producer went away before finishing it",
+                )))
+            }
+        }
     }
 }
 
 impl SnapshotSink {
     /// Sends one chunk; fails once the stream was dropped (the transfer was abandoned).
     pub async fn send(&self, chunk: Bytes) -> Result<(), TransportError> {
-        self.chunks.send(Ok(chunk)).await.map_err(|_| TransportError::Snapshot("the receiver went away".into()))
+        self.chunks
+            .send(Piece::Chunk(chunk))
+            .await
+            .map_err(|_| TransportError::Snapshot("the receiver went away".into()))
+    }
+
+    /// Ends the stream cleanly: every chunk was sent. Without it the stream ends with an
+    /// error.
+    pub async fn finish(self) {
+        let _ = self.chunks.send(Piece::End).await;
     }
 
     /// Ends the stream with an error: the receiver drops what it got.
     pub async fn fail(&self, error: io::Error) {
-        let _ = self.chunks.send(Err(error)).await;
+        let _ = self.chunks.send(Piece::Failed(error)).await;
     }
 
-    /// As [`SnapshotSink::send`], blocking the thread; call it outside the async runtime.
+    /// As [`SnapshotSink::send`] (or [`SnapshotSink::fail`] for an error), blocking the
+    /// thread; call it outside the async runtime.
     pub(crate) fn blocking_send(&self, chunk: io::Result<Bytes>) -> bool {
-        self.chunks.blocking_send(chunk).is_ok()
+        let piece = match chunk {
+            Ok(bytes) => Piece::Chunk(bytes),
+            Err(e) => Piece::Failed(e),
+        };
+        self.chunks.blocking_send(piece).is_ok()
+    }
+
+    /// As [`SnapshotSink::finish`], blocking the thread.
+    pub(crate) fn blocking_finish(self) {
+        let _ = self.chunks.blocking_send(Piece::End);
     }
 }
 
@@ -193,5 +258,75 @@ impl Inbound {
         self.reports
             .send(Report::Input(Input::SnapshotReceived { header: Box::new(header) }))
             .map_err(|_| TransportError::Snapshot("the node has stopped".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn drain(mut stream: SnapshotStream) -> (Vec<Bytes>, Option<io::ErrorKind>) {
+        let mut chunks = Vec::new();
+        while let Some(next) = stream.next().await {
+            match next {
+                Ok(c) => chunks.push(c),
+                Err(e) => {
+                    assert!(stream.next().await.is_none(), "nothing after an error");
+                    return (chunks, Some(e.kind()));
+                }
+            }
+        }
+        assert!(stream.next().await.is_none(), "nothing after the end");
+        (chunks, None)
+    }
+
+    #[tokio::test]
+    async fn a_finished_stream_ends_cleanly() {
+        let (sink, stream) = SnapshotStream::channel(4);
+        let producer = tokio::spawn(async move {
+            sink.send(Bytes::from_static(b"ab")).await.expect("send");
+            sink.send(Bytes::from_static(b"cd")).await.expect("send");
+            sink.finish().await;
+        });
+        let (chunks, error) = drain(stream).await;
+        producer.await.expect("producer");
+        assert_eq!(chunks, vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cd")]);
+        assert_eq!(error, None);
+    }
+
+    /// A producer that goes away mid-stream (its task failed, its connection dropped)
+    /// must not look like a complete snapshot: the stager would store a truncated one.
+    #[tokio::test]
+    async fn a_producer_gone_without_finishing_is_an_error_not_an_end() {
+        let (sink, stream) = SnapshotStream::channel(4);
+        let producer = tokio::spawn(async move {
+            sink.send(Bytes::from_static(b"half")).await.expect("send");
+            drop(sink);
+        });
+        let (chunks, error) = drain(stream).await;
+        producer.await.expect("producer");
+        assert_eq!(chunks, vec![Bytes::from_static(b"half")]);
+        assert_eq!(error, Some(io::ErrorKind::UnexpectedEof));
+    }
+
+    #[tokio::test]
+    async fn a_failed_stream_reports_the_failure_once() {
+        let (sink, stream) = SnapshotStream::channel(4);
+        sink.fail(io::Error::new(io::ErrorKind::ConnectionReset, "reset")).await;
+        let (chunks, error) = drain(stream).await;
+        assert!(chunks.is_empty());
+        assert_eq!(error, Some(io::ErrorKind::ConnectionReset));
+    }
+
+    #[test]
+    fn the_blocking_ends_behave_alike() {
+        let (sink, mut stream) = SnapshotStream::channel(4);
+        assert!(sink.blocking_send(Ok(Bytes::from_static(b"x"))));
+        sink.blocking_finish();
+        assert_eq!(stream.blocking_next().map(|r| r.expect("chunk")), Some(Bytes::from_static(b"x")));
+        assert!(stream.blocking_next().is_none());
+        let (sink, mut stream) = SnapshotStream::channel(4);
+        drop(sink);
+        assert_eq!(stream.blocking_next().map(|r| r.expect_err("error").kind()), Some(io::ErrorKind::UnexpectedEof));
     }
 }

@@ -423,6 +423,7 @@ async fn feed(
         pending.retain(|&o, _| o >= expected);
         ack(expected, complete).await;
         if complete {
+            sink.finish().await;
             return Ok(());
         }
     };
@@ -496,6 +497,7 @@ mod tests {
                     return;
                 }
             }
+            sink.finish().await;
         });
         stream
     }
