@@ -138,32 +138,32 @@ impl Shared {
     /// in the socket buffer. Errors are counted and otherwise ignored: the snapshot
     /// protocol resends what was lost.
     pub(crate) async fn send_snapshot_frame(&self, to: SocketAddr, body: Body<'_>) {
-        let n = self.opts.test_drop_every_nth_snapshot_datagram;
-        let k = self.snapshot_datagrams.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut out = Vec::new();
-        encode_frame(&self.envelope(), &body, &mut out);
-        if n > 0 && k % u64::from(n) == 0 {
-            return;
-        }
-        match self.socket.send_to(&out, to).await {
-            Ok(_) => Counters::inc(&self.counters.datagrams_sent),
-            Err(e) => {
-                Counters::inc(&self.counters.send_failed);
-                tracing::debug!(target: "raft::udp", %to, "snapshot datagram not sent: {e}");
-            }
+        if let Some(out) = self.snapshot_datagram(&body) {
+            let sent = self.socket.send_to(&out, to).await;
+            self.count_snapshot_send(to, sent);
         }
     }
 
     /// As [`Shared::send_snapshot_frame`], without waiting: a full socket buffer drops it.
     pub(crate) fn send_snapshot_frame_now(&self, to: SocketAddr, body: Body<'_>) {
+        if let Some(out) = self.snapshot_datagram(&body) {
+            let sent = self.sync_socket.send_to(&out, to);
+            self.count_snapshot_send(to, sent);
+        }
+    }
+
+    /// The encoded snapshot-path datagram, or `None` when the test knob
+    /// `test_drop_every_nth_snapshot_datagram` loses this one.
+    fn snapshot_datagram(&self, body: &Body<'_>) -> Option<Vec<u8>> {
         let n = self.opts.test_drop_every_nth_snapshot_datagram;
         let k = self.snapshot_datagrams.fetch_add(1, Ordering::Relaxed) + 1;
         let mut out = Vec::new();
-        encode_frame(&self.envelope(), &body, &mut out);
-        if n > 0 && k % u64::from(n) == 0 {
-            return;
-        }
-        match self.sync_socket.send_to(&out, to) {
+        encode_frame(&self.envelope(), body, &mut out);
+        (n == 0 || k % u64::from(n) != 0).then_some(out)
+    }
+
+    fn count_snapshot_send(&self, to: SocketAddr, sent: std::io::Result<usize>) {
+        match sent {
             Ok(_) => Counters::inc(&self.counters.datagrams_sent),
             Err(e) => {
                 Counters::inc(&self.counters.send_failed);
