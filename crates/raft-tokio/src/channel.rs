@@ -154,30 +154,30 @@ pub struct ChannelTransport {
 }
 
 impl ChannelTransport {
-    fn resolve(&self, to: NodeId) -> Result<Inbound, TransportError> {
+    /// Runs `f` on the receiver of `to`, found by its address (looked up once, then
+    /// cached); `f` answers whether the receiver is still running. A stopped receiver is
+    /// dropped from the cache, so a node restarted at that address is found again.
+    fn with_peer<R>(&self, to: NodeId, f: impl FnOnce(&Inbound) -> Option<R>) -> Result<R, TransportError> {
         let mut peers = self.peers.lock().expect("lock");
         let (address, cached) = peers.get_mut(&to).ok_or(TransportError::Unreachable(to))?;
         if cached.is_none() {
             *cached = self.net.inbound(address).filter(|i| i.id() == to);
         }
-        cached.clone().ok_or(TransportError::Unreachable(to))
+        let outcome = cached.as_ref().and_then(f);
+        if outcome.is_none() {
+            *cached = None;
+        }
+        outcome.ok_or(TransportError::Unreachable(to))
+    }
+
+    /// The receiver of `to`, for a delivery that happens later.
+    fn resolve(&self, to: NodeId) -> Result<Inbound, TransportError> {
+        self.with_peer(to, |inbound| Some(inbound.clone()))
     }
 
     /// Hands `msg` to its receiver without cloning the receiver's handle.
     fn deliver_now(&self, msg: Message) -> Result<(), TransportError> {
-        let to = msg.to;
-        let mut peers = self.peers.lock().expect("lock");
-        let (address, cached) = peers.get_mut(&to).ok_or(TransportError::Unreachable(to))?;
-        if cached.is_none() {
-            *cached = self.net.inbound(address).filter(|i| i.id() == to);
-        }
-        let inbound = cached.as_ref().ok_or(TransportError::Unreachable(to))?;
-        if inbound.deliver(msg).is_err() {
-            // Stopped: look the address up again next time (it may have restarted).
-            *cached = None;
-            return Err(TransportError::Unreachable(to));
-        }
-        Ok(())
+        self.with_peer(msg.to, |inbound| inbound.deliver(msg).ok())
     }
 }
 

@@ -31,7 +31,6 @@ pub(crate) async fn run<L: LogStore + 'static>(
     reports: tokio::sync::mpsc::UnboundedSender<Report>,
     metrics: Arc<SharedMetrics>,
     killed: Arc<AtomicBool>,
-    inline: bool,
 ) {
     let mut batch: Vec<Persist> = Vec::new();
     loop {
@@ -46,7 +45,7 @@ pub(crate) async fn run<L: LogStore + 'static>(
             let result = write_and_sync(&mut log, &taken, &metrics);
             (log, result)
         };
-        let synced = if inline { Ok(work()) } else { tokio::task::spawn_blocking(work).await };
+        let synced = tokio::task::spawn_blocking(work).await;
         let (returned, result) = match synced {
             Ok(done) => done,
             Err(e) => {

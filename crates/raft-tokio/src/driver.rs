@@ -42,6 +42,15 @@ pub(crate) enum Request<M: StateMachine> {
     Kill(oneshot::Sender<()>),
 }
 
+/// Where the driver's persists go.
+pub(crate) enum LogPath {
+    /// To the disk worker task (its queue, and the task to await at the stop).
+    Worker(mpsc::UnboundedSender<Persist>, tokio::task::JoinHandle<()>),
+    /// To the log store itself, written and synced by the driver (a store that never
+    /// blocks), with the metrics its syncs feed.
+    Inline(Box<dyn LogStore>, Arc<crate::metrics::SharedMetrics>),
+}
+
 /// What woke the driver.
 enum Wake<M: StateMachine> {
     Report(Report),
@@ -90,12 +99,11 @@ pub(crate) struct Driver<M: StateMachine, T: Transport, S: SnapshotStore> {
     stopping: Option<Stopping>,
     fatal: Option<String>,
     kill: Option<oneshot::Sender<()>>,
-    /// With `Options::inline_io` or a log store that never blocks: the log store, written
-    /// and synced by the driver itself after each drain (group commit over the drain's
-    /// persists) instead of a worker.
-    pub(crate) inline_log: Option<Box<dyn LogStore>>,
+    /// With `Options::inline_io` or a log store that never blocks: the log store (and the
+    /// metrics its syncs feed), written and synced by the driver itself after each drain
+    /// (group commit over the drain's persists) instead of a worker.
+    inline_log: Option<(Box<dyn LogStore>, Arc<crate::metrics::SharedMetrics>)>,
     inline_batch: Vec<Persist>,
-    pub(crate) metrics: Option<Arc<crate::metrics::SharedMetrics>>,
     /// Pause and resume requests, answered at the end of the round.
     acks: Vec<oneshot::Sender<()>>,
     /// The time of the current round's inputs.
@@ -116,7 +124,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         epoch: tokio::time::Instant,
         transport: Arc<T>,
         store: Arc<Mutex<S>>,
-        disk: Option<(mpsc::UnboundedSender<Persist>, tokio::task::JoinHandle<()>)>,
+        log: LogPath,
         applier: (mpsc::UnboundedSender<Job<M>>, tokio::task::JoinHandle<()>),
         killed: Arc<AtomicBool>,
         reports_tx: mpsc::UnboundedSender<Report>,
@@ -124,16 +132,19 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         events: broadcast::Sender<Event>,
         shutdown_timeout: Duration,
     ) -> Self {
+        let (disk, disk_task, inline_log) = match log {
+            LogPath::Worker(tx, task) => (Some(tx), Some(task), None),
+            LogPath::Inline(store, metrics) => (None, None, Some((store, metrics))),
+        };
         Driver {
-            inline_log: None,
+            inline_log,
             inline_batch: Vec::new(),
-            metrics: None,
             node,
             epoch,
             transport,
             store,
-            disk: disk.as_ref().map(|(tx, _)| tx.clone()),
-            disk_task: disk.map(|(_, task)| task),
+            disk,
+            disk_task,
             applier: Some(applier.0),
             applier_task: Some(applier.1),
             killed,
@@ -375,7 +386,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
     /// With an inline log store: makes the persists of this drain durable with one sync,
     /// after the drain's sends went out, and reports the highest seq.
     fn sync_inline(&mut self) {
-        let (Some(log), Some(metrics)) = (self.inline_log.as_mut(), self.metrics.as_ref()) else { return };
+        let Some((log, metrics)) = self.inline_log.as_mut() else { return };
         if self.inline_batch.is_empty() || self.fatal.is_some() {
             return;
         }
@@ -655,7 +666,7 @@ impl<M: StateMachine, T: Transport, S: SnapshotStore + 'static> Driver<M, T, S> 
         if !clean {
             self.fatal.get_or_insert_with(|| "a runtime worker panicked".into());
         }
-        if let Some(mut log) = self.inline_log.take() {
+        if let Some((mut log, _)) = self.inline_log.take() {
             if !killed && self.fatal.is_none() {
                 if let Err(e) = log.sync() {
                     tracing::error!(target: "raft::disk", "final log fsync failed: {e}");

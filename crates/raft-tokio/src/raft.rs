@@ -1,7 +1,7 @@
 //! Starting a node and the handle to it.
 
 use crate::disk;
-use crate::driver::{Driver, Request};
+use crate::driver::{Driver, LogPath, Request};
 use crate::error::{ChangeError, ProposeError, ReadError, ShutdownError, StartError, Stopped, TransferLeaderError};
 use crate::metrics::{RuntimeMetrics, SharedMetrics};
 use crate::state_machine::{self, StateMachine};
@@ -170,12 +170,12 @@ impl<M: StateMachine> Raft<M> {
         // never blocks gains nothing from a worker but two task hand-offs per batch).
         let inline_disk = options.inline_io || log.never_blocks();
         let inline_machine = options.inline_io || machine.never_blocks();
-        let (disk, inline_log): (_, Option<Box<dyn LogStore>>) = if inline_disk {
-            (None, Some(Box::new(log)))
+        let log_path = if inline_disk {
+            LogPath::Inline(Box::new(log), metrics.clone())
         } else {
             let (tx, rx) = mpsc::unbounded_channel();
-            let task = disk::run(log, rx, reports_tx.clone(), metrics.clone(), killed.clone(), false);
-            (Some((tx, tokio::spawn(task.instrument(span.clone())))), None)
+            let task = disk::run(log, rx, reports_tx.clone(), metrics.clone(), killed.clone());
+            LogPath::Worker(tx, tokio::spawn(task.instrument(span.clone())))
         };
         let applier = {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -198,7 +198,7 @@ impl<M: StateMachine> Raft<M> {
             epoch,
             transport,
             store,
-            disk,
+            log_path,
             applier,
             killed,
             reports_tx,
@@ -207,8 +207,6 @@ impl<M: StateMachine> Raft<M> {
             options.shutdown_timeout,
         );
         driver.contacts = options.contacts.iter().cloned().collect();
-        driver.inline_log = inline_log;
-        driver.metrics = Some(metrics.clone());
         tokio::spawn(driver.run(requests_rx, messages_rx, reports_rx).instrument(span));
         Ok(Raft {
             shared: Arc::new(Shared { id, requests: requests_tx, status: status_rx, events: events_tx, metrics }),
