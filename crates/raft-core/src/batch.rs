@@ -90,6 +90,11 @@ impl Entries {
         self.to_vec()
     }
 
+    /// A batch of one entry (one allocation, the entry moved in).
+    pub(crate) fn from_one(entry: Entry) -> Self {
+        Entries::from_arc(Arc::from([entry]))
+    }
+
     /// The whole of `buf` as a batch.
     fn from_arc(buf: Arc<[Entry]>) -> Self {
         if buf.is_empty() {

@@ -435,7 +435,12 @@ impl RaftLog {
         self.sealed_last += self.tail.len() as Index;
         // Moved into one exact allocation; the tail keeps its capacity, so a leader's tail
         // is allocated once, not once per round.
-        self.sealed.push_back(self.tail.drain(..).collect());
+        let segment = match self.tail.len() {
+            // A single proposal per flush, the latency-bound case: moved straight in.
+            1 => Entries::from_one(self.tail.pop().expect("the tail holds one entry")),
+            _ => self.tail.drain(..).collect(),
+        };
+        self.sealed.push_back(segment);
     }
 
     /// Removes every entry at `index` and after. The caller guarantees none is committed.

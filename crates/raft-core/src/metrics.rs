@@ -33,4 +33,8 @@ pub struct Metrics {
     pub snapshot_transfers_timed_out: u64,
     /// `Input::PeerUnreachable` reports received while leader.
     pub unreachable_reports: u64,
+    /// Times a leader found a peer refusing an entry the peer had acknowledged, and
+    /// replicated to it again from what it still held. Non-zero means a node's storage
+    /// lost durable writes (or, rarely, a refusal arrived after the peer's later success).
+    pub match_index_regressions: u64,
 }

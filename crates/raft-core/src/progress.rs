@@ -153,6 +153,13 @@ impl Progress {
         self.snapshot_delivered = None;
     }
 
+    /// True if the peer holds the whole log (`last`) but was last told a commit index below
+    /// `commit` (of what it holds): an empty append would let it apply more.
+    #[inline]
+    pub fn wants_commit(&self, commit: Index, last: Index) -> bool {
+        self.commit_sent < commit.min(self.match_index) && self.match_index == last
+    }
+
     /// Records that an append ending at `last` was sent (`last == next - 1` for an empty one).
     pub fn sent(&mut self, last: Index, had_entries: bool) {
         match self.state {

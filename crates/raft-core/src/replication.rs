@@ -107,7 +107,9 @@ impl Node {
                 }
                 let caught_up = pr.match_index == last;
                 self.mark_reachable(from);
-                if news {
+                // Raising one acknowledgement to at most the commit index cannot raise the
+                // quorum index above it (the log's terms below it are fixed in this term).
+                if news && match_index > self.commit {
                     self.maybe_commit();
                 }
                 if caught_up && self.transfer.is_some_and(|t| t.target == from) {
@@ -121,7 +123,9 @@ impl Node {
                     return;
                 }
                 let stale = match pr.state {
-                    ProgressState::Replicate => rejected_index <= pr.match_index,
+                    // A refusal at the match index itself is not stale: the peer no longer
+                    // holds an entry it acknowledged (see below).
+                    ProgressState::Replicate => rejected_index < pr.match_index,
                     ProgressState::Probe => rejected_index + 1 != pr.next_index,
                     ProgressState::Snapshot { .. } => true,
                 };
@@ -141,7 +145,22 @@ impl Node {
                     }
                     None => hint_index,
                 };
-                pr.become_probe(next.min(rejected_index).max(1));
+                let next = next.min(rejected_index).max(1);
+                if next <= pr.match_index {
+                    // The peer refuses an entry it acknowledged as durable: its storage lost
+                    // it (or, rarely, this is a reordered refusal from before it held it).
+                    // Holding on to the match index would pin every probe there, refused
+                    // forever; forget it, so the probe follows the peer down to what it
+                    // holds and the log is replicated to it again. A lower match index only
+                    // delays commits: the commit index never moves back.
+                    self.metrics.match_index_regressions += 1;
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(target: "raft::replication", node = self.id, peer = from,
+                        match_index = pr.match_index, rejected_index, "peer refused an entry it had acknowledged");
+                    pr.match_index = 0;
+                    pr.commit_sent = 0;
+                }
+                pr.become_probe(next);
                 self.mark_reachable(from);
             }
         }
@@ -437,6 +456,11 @@ fn replicate_to(
         out.push(Action::Send(Message { from: ctx.id, to: peer, term: ctx.term, body }));
     };
     let last = ctx.log.last_index();
+    if pr.next_index > last && !pr.resync && pr.state == ProgressState::Replicate && !pr.wants_commit(ctx.commit, last)
+    {
+        // Caught up and told the commit index: the common case on every flush of a leader.
+        return;
+    }
     if std::mem::take(&mut pr.resync) && pr.state == ProgressState::Replicate {
         let prev = pr.next_index - 1;
         match ctx.log.term(prev) {
@@ -471,9 +495,7 @@ fn replicate_to(
             // Nothing new. A probe still goes out if the match point is unknown; a peer in
             // Replicate gets an empty append only to learn a newer commit index.
             let probe = pr.state == ProgressState::Probe && pr.match_index < prev;
-            let commit_news = pr.state == ProgressState::Replicate
-                && pr.commit_sent < ctx.commit.min(pr.match_index)
-                && pr.match_index == last;
+            let commit_news = pr.state == ProgressState::Replicate && pr.wants_commit(ctx.commit, last);
             if probe || commit_news {
                 pr.commit_sent = ctx.commit;
                 send(

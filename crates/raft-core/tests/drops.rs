@@ -77,6 +77,8 @@ fn a_follower_counts_every_message_it_drops() {
 #[test]
 fn a_leader_counts_every_answer_it_drops() {
     let mut c = cluster();
+    c.propose(1, b"x");
+    c.stabilize();
     let last = c.node(1).log().last_index();
     let cases = [
         (msg(&c, 3, 1, MessageBody::VoteResponse { pre_vote: false, granted: true }), "unexpected"),
@@ -99,13 +101,14 @@ fn a_leader_counts_every_answer_it_drops() {
             "invalid",
         ),
         (
-            // Node 2 is in replicate and matches `last`: a rejection at or below that is old.
+            // Node 2 is in replicate and matches `last`: a rejection below that is old (one
+            // at `last` itself means node 2 lost an entry it acknowledged; see robustness.rs).
             msg(
                 &c,
                 2,
                 1,
                 MessageBody::AppendResponse {
-                    result: AppendResult::Conflict { rejected_index: last, hint_index: 1, hint_term: None },
+                    result: AppendResult::Conflict { rejected_index: last - 1, hint_index: 1, hint_term: None },
                 },
             ),
             "unexpected",

@@ -457,3 +457,108 @@ fn arbitrary_bytes_never_panic_the_decoder() {
     }
     QuickCheck::new().tests(2000).quickcheck(decode as fn(Vec<u8>) -> bool);
 }
+
+// ---- a peer that lost acknowledged entries ------------------------------------------------
+
+/// Three nodes with five commands everywhere; then node 3's disk loses every entry (its
+/// storage broke the durability contract) and it restarts in the same term. Returns the
+/// leader's last index.
+fn cluster_with_a_wiped_follower() -> (Cluster, Index) {
+    let mut c = Cluster::new(3);
+    c.elect(1);
+    for _ in 0..5 {
+        c.propose(1, b"x");
+    }
+    c.stabilize();
+    let last = c.node(1).log().last_index();
+    assert_eq!(c.node(1).status().progress[&3].match_index, last);
+    let term = c.node(3).term();
+    c.restart_with_log(3, HardState { term, vote: None, commit: 0, incarnation: 1 }, vec![]);
+    assert_eq!(c.node(3).log().last_index(), 0);
+    (c, last)
+}
+
+/// Node 3 is being probed when the leader has a new entry for it, and the probe (which
+/// carries the entry) is refused at node 3's old match index. Before the fix, the refusal
+/// moved the probe back to the match index (which never went down) and the pair exchanged
+/// probe and refusal without end, never giving the cluster a quiet moment. Now the leader
+/// forgets the match index it can no longer rely on, follows the refusal down to what the
+/// peer holds, and replicates the log to it again in a few messages.
+#[test]
+fn a_probe_refused_below_the_match_index_backs_off_instead_of_looping() {
+    let (mut c, last) = cluster_with_a_wiped_follower();
+    c.step(1, Input::PeerUnreachable { peer: 3 });
+    assert_eq!(c.node(1).status().progress[&3].state, "probe");
+    let sent_before = c.peers[&1].emitted.messages_sent;
+    c.propose(1, b"y");
+    c.stabilize();
+    let sent = c.peers[&1].emitted.messages_sent - sent_before;
+    assert!(sent <= 10, "the leader sent {sent} messages to bring one peer back");
+    assert_eq!(c.node(3).log().last_index(), last + 1, "node 3 holds the log again");
+    assert_eq!(c.node(1).status().progress[&3].match_index, last + 1);
+    assert_eq!(c.node(1).metrics().match_index_regressions, 1);
+    c.check_safety();
+}
+
+/// The same wipe seen from replication: the next append to node 3 is refused at exactly
+/// its match index. Before the fix the leader took that for a late answer to an old probe
+/// and dropped it, every time: node 3 never got another entry.
+#[test]
+fn an_append_refused_at_the_match_index_restarts_replication() {
+    let (mut c, last) = cluster_with_a_wiped_follower();
+    c.propose(1, b"y");
+    c.stabilize();
+    assert_eq!(c.node(3).log().last_index(), last + 1, "node 3 holds the log again");
+    assert_eq!(c.node(1).status().progress[&3].match_index, last + 1);
+    assert_eq!(c.node(1).metrics().match_index_regressions, 1);
+    assert_eq!(c.applied_commands(3).len(), 6, "node 3 applied every command, the lost ones again");
+    c.check_safety();
+}
+
+/// Amnesia as a fault model: node 3's storage keeps only a prefix of the entries it had
+/// acknowledged (from none to all of them), the leader may have compacted its log past
+/// that prefix (so only a snapshot can bring node 3 back), and the leader finds out by an
+/// append or while probing. Whatever was lost, the cluster goes quiet after a bounded
+/// number of messages (no probe and refusal loop) and node 3 ends with the whole log
+/// applied. The two tests above are single cases of this property.
+#[test]
+fn a_follower_that_forgets_acknowledged_entries_is_brought_back_in_few_messages() {
+    fn prop(entries: u8, keep: u8, compact: bool, probe_first: bool) -> TestResult {
+        let entries = 1 + usize::from(entries % 24);
+        let mut c = Cluster::with_config(3, |cfg| {
+            if compact {
+                cfg.snapshot_policy.max_entries = 4;
+            }
+        });
+        c.elect(1);
+        for _ in 0..entries {
+            c.propose(1, b"x");
+        }
+        c.stabilize();
+        let held = c.peers[&3].disk.entries.len();
+        let keep = usize::from(keep) % (held + 1);
+        c.peer(3).disk.entries.truncate(keep);
+        c.crash_and_restart(3);
+        if probe_first {
+            c.step(1, Input::PeerUnreachable { peer: 3 });
+        }
+        let sent_before = c.peers[&1].emitted.messages_sent;
+        c.propose(1, b"y");
+        c.stabilize();
+        let sent = c.peers[&1].emitted.messages_sent - sent_before;
+        let last = c.node(1).log().last_index();
+        let commands = c.applied_commands(1).len();
+        if sent > 12 {
+            return TestResult::error(format!("{sent} messages to bring node 3 back (kept {keep} of {held})"));
+        }
+        if c.node(3).log().last_index() != last || c.node(3).applied_index() != last {
+            return TestResult::error(format!("node 3 is not back: {:?}", c.node(3).status()));
+        }
+        if c.applied_commands(3).len() != commands {
+            return TestResult::error("node 3 applied a different number of commands");
+        }
+        c.check_safety();
+        TestResult::passed()
+    }
+    QuickCheck::new().tests(300).quickcheck(prop as fn(u8, u8, bool, bool) -> TestResult);
+}
