@@ -311,7 +311,9 @@ impl Node {
 
     /// Completes the work of the preceding steps (batched appends, the persist request,
     /// committed entries to apply) and moves every pending action into `out`, in the order
-    /// they must be carried out. Actions are safe to execute immediately.
+    /// they must be carried out. Actions are safe to execute immediately. A drain with no
+    /// `step` since the last one returns nothing and costs only a flag test, so a driver
+    /// may drain as often as it likes.
     pub fn drain_actions(&mut self, out: &mut Vec<Action>) {
         if self.needs_flush {
             self.needs_flush = false;

@@ -78,7 +78,7 @@ fn run_alone<C: Cluster>(args: &Args) {
         return;
     }
     let l = report::latency(&mut c, 100, args.latency_samples);
-    println!("latency {} p50={:.2}us p99={:.2}us", C::NAME, us(l.p50), us(l.p99));
+    println!("latency {} p50={:.3}us p99={:.3}us", C::NAME, us(l.p50), us(l.p99));
 }
 
 fn main() {
