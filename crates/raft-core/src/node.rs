@@ -322,7 +322,12 @@ impl Node {
             // The skip is sound only if flushing is a fixed point: prove it on every skip.
             let pending = self.actions.len();
             self.flush();
-            assert_eq!(self.actions.len(), pending, "a flush with no input since the last one emitted {:?}", &self.actions[pending..]);
+            assert_eq!(
+                self.actions.len(),
+                pending,
+                "a flush with no input since the last one emitted {:?}",
+                &self.actions[pending..]
+            );
         }
         out.append(&mut self.actions);
     }
