@@ -624,6 +624,20 @@ pub fn parse_node_info(info: &NodeInfo) -> Option<SocketAddr> {
 }
 
 impl Transport for QuicTransport {
+    /// Refuses a configuration whose largest message ([`frame_limit`]) would not fit
+    /// `max_frame_len`: such appends would be refused by every receiver, forever. The
+    /// limits are left as they are (which one to lower is the operator's choice).
+    fn fit_config(&self, config: &mut Config) -> Result<(), String> {
+        let (needed, max) = (frame_limit(config), self.inner.shared.options.max_frame_len);
+        if needed > max {
+            return Err(format!(
+                "messages under this config need frames of up to {needed} bytes, but max_frame_len is {max}: \
+                 set QuicOptions::max_frame_len to raft_quic::frame_limit(&config) on every node, or lower the config's limits"
+            ));
+        }
+        Ok(())
+    }
+
     fn attach(&self, inbound: Inbound) {
         let shared = &self.inner.shared;
         if shared.detached.load(Ordering::Acquire) {

@@ -325,3 +325,32 @@ async fn full_queue_drops_and_counts() {
     t.close();
     drop(silent);
 }
+
+/// A node whose config allows messages larger than its transport's `max_frame_len` does
+/// not start (`Transport::fit_config`, called by `Raft::start`): every receiver would
+/// refuse those appends, so the alternative is a cluster that never replicates them.
+/// With `max_frame_len` set from the config, the same node starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_larger_than_the_frame_limit_is_refused_at_start() {
+    init_tracing();
+    let ca = raft_quic::dev_certs::DevCa::generate().expect("dev CA");
+    let mut config = Config::new(1);
+    config.max_bytes_per_message = 8 << 20;
+    let members = vec![(1, info(localhost()))];
+
+    let small = quic_options(ca.tls_config(1).unwrap(), &Config::new(1));
+    let t = bind_retrying(localhost(), 1, small).await;
+    let (log, snaps) = raft_storage::mem_stores();
+    match raft_tokio::Raft::start(config.clone(), Options::bootstrap(members.clone()), log, snaps, Keeper::default(), t)
+        .await
+    {
+        Err(raft_tokio::StartError::Transport(why)) => assert!(why.contains("max_frame_len"), "{why}"),
+        Err(other) => panic!("expected a transport refusal, got {other}"),
+        Ok(_) => panic!("a node whose messages cannot fit a frame started"),
+    }
+
+    let fitted = quic_options(ca.tls_config(1).unwrap(), &config);
+    let t = bind_retrying(localhost(), 1, fitted).await;
+    let raft = start_raft(config, Options::bootstrap(members), t).await;
+    let _ = raft.kill().await;
+}

@@ -128,6 +128,10 @@ pub enum StartError {
     /// The core refused the configuration or the restored state.
     #[error(transparent)]
     Config(#[from] raft_core::ConfigError),
+    /// The transport cannot carry the messages this configuration allows
+    /// ([`crate::Transport::fit_config`]); the message says what to change.
+    #[error("the transport refused the configuration: {0}")]
+    Transport(String),
 }
 
 /// How a shutdown ended when it was not clean.

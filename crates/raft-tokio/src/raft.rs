@@ -146,6 +146,8 @@ impl<M: StateMachine> Raft<M> {
         S: SnapshotStore + 'static,
         T: Transport,
     {
+        let mut config = config;
+        transport.fit_config(&mut config).map_err(StartError::Transport)?;
         let id = config.id;
         let span = tracing::info_span!("raft", node = id);
         let bootstrap = options.bootstrap.clone();

@@ -4,7 +4,7 @@
 use crate::metrics::SharedMetrics;
 use crate::state_machine::Report;
 use bytes::Bytes;
-use raft_core::{Input, Message, NodeId, NodeInfo, SnapshotHeader, SnapshotMeta};
+use raft_core::{Config, Input, Message, NodeId, NodeInfo, SnapshotHeader, SnapshotMeta};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
@@ -34,6 +34,18 @@ pub enum TransportError {
 /// node info (the bytes given at bootstrap or in a membership change) to
 /// [`Transport::set_peers`] whenever it changes, and the transport parses it as it likes.
 pub trait Transport: Send + Sync + 'static {
+    /// Makes `config` fit what this transport can carry, before the core is built:
+    /// [`crate::Raft::start`] calls it, so no user can forget it. It may lower the core's
+    /// size limits (`max_entry_bytes`, `max_bytes_per_message`, `max_node_info_bytes`) so
+    /// that every message the core can emit fits one of the transport's messages, and
+    /// must never raise one; or it refuses a configuration it cannot carry, and the node
+    /// does not start (an error now instead of appends dropped forever). The default,
+    /// for transports that carry messages of any size, accepts every configuration.
+    fn fit_config(&self, config: &mut Config) -> Result<(), String> {
+        let _ = config;
+        Ok(())
+    }
+
     /// Called once at start with the sink for what arrives for this node. A network
     /// transport starts its listener here.
     fn attach(&self, inbound: Inbound);

@@ -48,8 +48,9 @@ pub trait TransportFactory: Send + Sync + 'static {
     /// unattached, exactly as a machine that is down keeps its address.
     fn create(&self, id: NodeId) -> impl Future<Output = (Self::Transport, NodeInfo)> + Send;
 
-    /// Adjusts a node's core configuration to the transport's limits (a datagram
-    /// transport lowers the message byte limits, say). Default: nothing.
+    /// Adjusts a node's core configuration for the suite. Not needed for the
+    /// transport's own size limits: `Raft::start` calls `Transport::fit_config`.
+    /// Default: nothing.
     fn tweak(&self, _config: &mut Config) {}
 }
 

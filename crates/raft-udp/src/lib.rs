@@ -12,7 +12,7 @@
 //! ```no_run
 //! use raft_core::{Config, NodeInfo};
 //! use raft_tokio::{Options, Raft};
-//! use raft_udp::{fit_config, UdpOptions, UdpTransport};
+//! use raft_udp::{UdpOptions, UdpTransport};
 //! # struct Counter(u64);
 //! # impl raft_tokio::StateMachine for Counter {
 //! #     type Response = u64;
@@ -36,8 +36,8 @@
 //!     (2, NodeInfo::new(&b"10.0.0.2:7001"[..])),
 //!     (3, NodeInfo::new(&b"10.0.0.3:7001"[..])),
 //! ];
-//! let mut config = Config::new(1);
-//! fit_config(&mut config, &options)?; // every message the core emits fits a datagram
+//! // `Raft::start` has the transport fit the core's limits: every message fits a datagram.
+//! let config = Config::new(1);
 //! let (log, snapshots) = raft_storage::mem_stores();
 //! let raft = Raft::start(config, Options::bootstrap(members), log, snapshots, Counter(0), transport).await?;
 //! raft.propose(&b"increment"[..]).await?;
@@ -56,9 +56,10 @@
 //! - **`send` never waits.** A message is encoded into one datagram and handed to the
 //!   socket without blocking; a full socket buffer drops it (counted in `send_failed`).
 //!   Raft tolerates loss, duplication and reordering.
-//! - **Messages fit one datagram** when every node's config went through [`fit_config`]
-//!   (see [`fitted_limits`] for the arithmetic). A message that does not fit anyway is
-//!   dropped and counted (`send_too_large`), never split.
+//! - **Messages fit one datagram**: `Raft::start` calls the transport's
+//!   `Transport::fit_config`, which applies [`fit_config`] with the transport's options
+//!   (see [`fitted_limits`] for the arithmetic). A message that does not fit anyway (a
+//!   wrapper that skipped it) is dropped and counted (`send_too_large`), never split.
 //! - **Snapshots** of any size travel in chunks with a window, cumulative acks and resume
 //!   from the acknowledged offset; `send_snapshot` resolves once the receiver staged the
 //!   snapshot durably, or fails after `snapshot_stall_timeout` without progress. Memory is

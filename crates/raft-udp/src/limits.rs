@@ -72,8 +72,9 @@ pub fn fitted_limits(options: &UdpOptions) -> Result<(usize, usize, usize), FitE
 
 /// Lowers `config`'s byte limits (never raises them) so that every message the core can
 /// emit fits one datagram of this transport; see [`fitted_limits`] for the arithmetic.
-/// Call it on every node's config before `Raft::start` with the same options the node's
-/// transport uses. Fails when `max_members` members with addresses cannot fit.
+/// `Raft::start` applies it through the transport (`Transport::fit_config`) with the
+/// transport's own options; call it yourself only to see the limits before starting.
+/// Fails when `max_members` members with addresses cannot fit.
 ///
 /// A message that is still too large at send time (a config that skipped this) is dropped,
 /// counted in `UdpMetrics::send_too_large` and logged, never sent in pieces.

@@ -465,6 +465,13 @@ async fn receive_loop(shared: Arc<Shared>, inbound: Inbound) {
 }
 
 impl Transport for UdpTransport {
+    /// Lowers the core's limits so every message fits one datagram: [`crate::fit_config`]
+    /// with this transport's options. Refuses the configuration when `max_members`
+    /// members' addresses cannot fit one.
+    fn fit_config(&self, config: &mut raft_core::Config) -> Result<(), String> {
+        crate::fit_config(config, &self.shared.opts).map_err(|e| e.to_string())
+    }
+
     fn attach(&self, inbound: Inbound) {
         self.shared.id.store(inbound.id(), Ordering::Release);
         let task = tokio::spawn(receive_loop(self.shared.clone(), inbound));

@@ -39,7 +39,8 @@ async fn three_nodes_replicate_over_authenticated_udp() {
     replicate(UdpOptions::new(2).with_key(KEY)).await;
 }
 
-/// `fit_config` makes the core refuse a proposal one byte over the limit with `TooLarge`,
+/// The transport fits the core's limits at start (`Transport::fit_config`, called by
+/// `Raft::start`): the core refuses a proposal one byte over the limit with `TooLarge`,
 /// and the largest accepted command replicates: its append fits one datagram.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_core_refuses_too_large_proposals_and_replicates_maximal_ones() {
@@ -62,12 +63,40 @@ async fn the_core_refuses_too_large_proposals_and_replicates_maximal_ones() {
     c.shutdown_all().await;
 }
 
-/// A config that skipped `fit_config`'s entry limit lets the leader accept a command no
-/// datagram can carry: the append is dropped at send and counted, nothing panics, and
-/// the command never commits.
+/// A config that raises the core's limits above what a datagram carries is lowered again
+/// when the node starts: the user cannot forget `fit_config`. Before, the transport left
+/// the config alone unless its user called `fit_config`, and a 100 kB command was
+/// accepted, appended and never sent (the test below).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transport_fits_a_config_that_raised_the_limits() {
+    let options = UdpOptions::new(6);
+    let (max_entry, _, _) = raft_udp::fitted_limits(&options).expect("limits");
+    let c = Cluster::start(3, options, |cfg| {
+        cfg.max_entry_bytes = 1 << 20;
+        cfg.max_bytes_per_message = 1 << 20;
+    })
+    .await;
+    c.leader().await;
+    // Unfitted, the command would be appended and never sent: it would never complete.
+    let answer = tokio::time::timeout(Duration::from_secs(10), c.propose(cmd(1, 100_000))).await;
+    match answer.expect("the proposal was answered") {
+        Err(ProposeError::Rejected(ProposalError::TooLarge { max, .. })) => assert_eq!(max, max_entry),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    c.propose(cmd(2, 0)).await.expect("a small command");
+    assert_eq!(c.converged(1).await, vec![2]);
+    for n in c.nodes.values() {
+        assert_eq!(n.udp.metrics().send_too_large, 0, "nothing was too large to send");
+    }
+    c.shutdown_all().await;
+}
+
+/// A transport that does not fit the config (a wrapper whose `fit_config` accepts
+/// anything) lets the leader accept a command no datagram can carry: the append is
+/// dropped at send and counted, nothing panics, and the command never commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_too_large_for_a_datagram_is_dropped_and_counted() {
-    let c = Cluster::start(3, UdpOptions::new(6), |cfg| {
+    let c = Cluster::start_unfitted(3, UdpOptions::new(6), |cfg| {
         cfg.max_entry_bytes = 1 << 20;
         cfg.max_bytes_per_message = 1 << 20;
     })

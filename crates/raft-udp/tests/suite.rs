@@ -1,9 +1,9 @@
 //! The shared transport suite (`raft-transport-suite`) over UDP on 127.0.0.1, without and
 //! with a pre-shared key.
 
-use raft_core::{Config, NodeId, NodeInfo};
+use raft_core::{NodeId, NodeInfo};
 use raft_transport_suite::TransportFactory;
-use raft_udp::{fit_config, UdpOptions, UdpTransport};
+use raft_udp::{UdpOptions, UdpTransport};
 use std::time::Duration;
 
 /// Binds each node's transport on a free loopback port.
@@ -25,11 +25,8 @@ impl TransportFactory for Udp {
     async fn create(&self, _id: NodeId) -> (UdpTransport, NodeInfo) {
         let t = UdpTransport::bind("127.0.0.1:0".parse().expect("address"), self.0.clone()).await.expect("bind");
         let info = t.node_info();
+        // No `tweak`: the transport fits the core's limits itself when the node starts.
         (t, info)
-    }
-
-    fn tweak(&self, config: &mut Config) {
-        fit_config(config, &self.0).expect("the default limits fit");
     }
 }
 

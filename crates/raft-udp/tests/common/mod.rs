@@ -4,7 +4,10 @@
 
 use bytes::Bytes;
 use raft_core::{Config, NodeId, NodeInfo, Role};
-use raft_tokio::{Command, Options, ProposeError, Raft, StateMachine};
+use raft_core::{Message, SnapshotHeader};
+use raft_tokio::{
+    Command, Inbound, Options, ProposeError, Raft, SnapshotStream, StateMachine, Transport, TransportError,
+};
 use raft_udp::{UdpHandle, UdpMetrics, UdpOptions, UdpTransport};
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -109,11 +112,53 @@ pub struct Cluster {
     pub infos: BTreeMap<NodeId, NodeInfo>,
     pub options: UdpOptions,
     pub tweak: fn(&mut Config),
+    /// False: nodes start on [`Unfitted`] transports, which leave the core's limits as
+    /// `tweak` set them.
+    pub fitted: bool,
+}
+
+/// A UDP transport whose `fit_config` accepts every configuration unchanged: the only way
+/// to give the core limits its messages cannot fit, to test the guard at send time.
+pub struct Unfitted(pub UdpTransport);
+
+impl Transport for Unfitted {
+    fn attach(&self, inbound: Inbound) {
+        self.0.attach(inbound)
+    }
+
+    fn set_peers(&self, peers: &BTreeMap<NodeId, NodeInfo>) {
+        self.0.set_peers(peers)
+    }
+
+    fn send(&self, msg: Message) -> Result<(), TransportError> {
+        self.0.send(msg)
+    }
+
+    fn send_snapshot(
+        &self,
+        header: SnapshotHeader,
+        data: SnapshotStream,
+    ) -> impl std::future::Future<Output = Result<(), TransportError>> + Send {
+        self.0.send_snapshot(header, data)
+    }
+
+    fn detach(&self) {
+        self.0.detach()
+    }
 }
 
 impl Cluster {
     /// Founders `1..=n`, each with a transport bound on 127.0.0.1 with `options`.
     pub async fn start(n: u64, options: UdpOptions, tweak: fn(&mut Config)) -> Cluster {
+        Cluster::start_with(n, options, tweak, true).await
+    }
+
+    /// [`Cluster::start`] on [`Unfitted`] transports.
+    pub async fn start_unfitted(n: u64, options: UdpOptions, tweak: fn(&mut Config)) -> Cluster {
+        Cluster::start_with(n, options, tweak, false).await
+    }
+
+    async fn start_with(n: u64, options: UdpOptions, tweak: fn(&mut Config), fitted: bool) -> Cluster {
         init_tracing();
         let mut transports = BTreeMap::new();
         for id in 1..=n {
@@ -121,7 +166,7 @@ impl Cluster {
             transports.insert(id, t);
         }
         let infos: BTreeMap<NodeId, NodeInfo> = transports.iter().map(|(id, t)| (*id, t.node_info())).collect();
-        let mut c = Cluster { nodes: BTreeMap::new(), infos: infos.clone(), options, tweak };
+        let mut c = Cluster { nodes: BTreeMap::new(), infos: infos.clone(), options, tweak, fitted };
         for (id, t) in transports {
             let opts = Options::bootstrap(infos.clone());
             c.start_node(id, t, opts).await;
@@ -131,14 +176,20 @@ impl Cluster {
 
     /// Starts node `id` on transport `t`.
     pub async fn start_node(&mut self, id: NodeId, t: UdpTransport, mut opts: Options) -> &Node {
+        // The transport fits the core's limits to a datagram in `Raft::start`.
         let mut config = Config::new(id);
-        raft_udp::fit_config(&mut config, &self.options).expect("limits fit");
         (self.tweak)(&mut config);
         opts.shutdown_timeout = Duration::from_secs(2);
         let udp = t.handle();
         self.infos.insert(id, t.node_info());
         let (log, snaps) = raft_storage::mem_stores();
-        let raft = Raft::start(config, opts, log, snaps, Recorder::default(), t).await.expect("node starts");
+        let machine = Recorder::default();
+        let raft = if self.fitted {
+            Raft::start(config, opts, log, snaps, machine, t).await
+        } else {
+            Raft::start(config, opts, log, snaps, machine, Unfitted(t)).await
+        };
+        let raft = raft.expect("node starts");
         self.nodes.insert(id, Node { raft, udp });
         &self.nodes[&id]
     }
@@ -252,8 +303,7 @@ pub async fn lone(options: UdpOptions) -> Lone {
         (2, raft_core::NodeInfo::new(s2.local_addr().expect("addr").to_string().into_bytes())),
         (3, raft_core::NodeInfo::new(s3.local_addr().expect("addr").to_string().into_bytes())),
     ];
-    let mut config = raft_core::Config::new(1);
-    raft_udp::fit_config(&mut config, &options).expect("fits");
+    let config = raft_core::Config::new(1);
     let (log, snaps) = raft_storage::mem_stores();
     let raft = Raft::start(config, Options::bootstrap(members.clone()), log, snaps, Recorder::default(), t)
         .await

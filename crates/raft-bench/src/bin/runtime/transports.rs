@@ -7,7 +7,7 @@ use raft_core::NodeId;
 use raft_quic::dev_certs::DevCa;
 use raft_quic::{QuicOptions, QuicTransport};
 use raft_tokio::Raft;
-use raft_udp::{fit_config, UdpOptions, UdpTransport};
+use raft_udp::{UdpOptions, UdpTransport};
 
 /// Proposer counts measured over each transport.
 const PROPOSERS: [usize; 2] = [1, 64];
@@ -53,9 +53,9 @@ pub async fn udp(secs: f64, key: Option<[u8; 32]>) {
             let info = t.node_info();
             transports.push((t, info));
         }
-        let fit = |c: &mut raft_core::Config| fit_config(c, &options).expect("the default limits fit");
+        // The transport fits the core's limits to a datagram when each node starts.
         let nodes =
-            cluster_over(false, transports, fit, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
+            cluster_over(false, transports, |_| {}, |_| (BenchLog::new(), raft_storage::MemSnapshotStore::new())).await;
         measure(name, secs, nodes, p).await;
     }
 }
