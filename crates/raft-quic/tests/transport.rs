@@ -9,7 +9,18 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_elect_and_replicate() {
-    let c = Cluster::start(3, |_| {}).await;
+    elect_and_replicate(localhost()).await;
+}
+
+/// The same over IPv6 loopback: node info `[::1]:port`, connections from and to ::1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_and_replicate_on_ipv6() {
+    elect_and_replicate("[::1]:0".parse().expect("an address")).await;
+}
+
+async fn elect_and_replicate(bind: std::net::SocketAddr) {
+    let c = Cluster::start_on(3, |_| {}, bind).await;
+    assert!(c.addrs.values().all(|a| a.ip() == bind.ip()), "{:?}", c.addrs);
     for i in 0..20 {
         c.propose(&[1, 2, 3], cmd(i, 64)).await;
     }

@@ -13,7 +13,16 @@ use std::time::Duration;
 const KEY: [u8; 32] = [0x42; 32];
 
 async fn replicate(options: UdpOptions) {
-    let c = Cluster::start(3, options, |_| {}).await;
+    replicate_on(options, common::localhost()).await
+}
+
+async fn replicate_on(options: UdpOptions, bind: std::net::SocketAddr) {
+    let c = Cluster::start_on(3, options, bind).await;
+    for info in c.infos.values() {
+        let addr: std::net::SocketAddr =
+            std::str::from_utf8(info.as_bytes()).expect("text").parse().expect("an address");
+        assert_eq!(addr.ip(), bind.ip(), "node info names the bound address");
+    }
     c.leader().await;
     for v in 0..50 {
         c.propose(cmd(v, 100)).await.expect("proposal");
@@ -37,6 +46,13 @@ async fn three_nodes_replicate_over_udp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_replicate_over_authenticated_udp() {
     replicate(UdpOptions::new(2).with_key(KEY)).await;
+}
+
+/// The same over IPv6 loopback: node info `[::1]:port`, every datagram from and to ::1,
+/// the sender's address checked against it (no IPv4-mapped form in between).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_over_authenticated_udp_on_ipv6() {
+    replicate_on(UdpOptions::new(9).with_key(KEY), "[::1]:0".parse().expect("an address")).await;
 }
 
 /// The transport fits the core's limits at start (`Transport::fit_config`, called by

@@ -150,12 +150,17 @@ pub async fn start_raft(config: Config, options: Options, transport: QuicTranspo
 impl Cluster {
     /// Founders `1..=n`, started.
     pub async fn start(n: u64, tweak: fn(&mut Config)) -> Cluster {
+        Cluster::start_on(n, tweak, localhost()).await
+    }
+
+    /// [`Cluster::start`] with every transport bound on `bind` (a free port each).
+    pub async fn start_on(n: u64, tweak: fn(&mut Config), bind: SocketAddr) -> Cluster {
         init_tracing();
         let mut c =
             Cluster { ca: DevCa::generate().expect("dev CA"), nodes: BTreeMap::new(), addrs: BTreeMap::new(), tweak };
         let mut transports = BTreeMap::new();
         for id in 1..=n {
-            let t = c.bind(id, localhost()).await;
+            let t = c.bind(id, bind).await;
             c.addrs.insert(id, t.local_addr());
             transports.insert(id, t);
         }

@@ -150,19 +150,30 @@ impl Transport for Unfitted {
 impl Cluster {
     /// Founders `1..=n`, each with a transport bound on 127.0.0.1 with `options`.
     pub async fn start(n: u64, options: UdpOptions, tweak: fn(&mut Config)) -> Cluster {
-        Cluster::start_with(n, options, tweak, true).await
+        Cluster::start_with(n, options, tweak, true, localhost()).await
     }
 
     /// [`Cluster::start`] on [`Unfitted`] transports.
     pub async fn start_unfitted(n: u64, options: UdpOptions, tweak: fn(&mut Config)) -> Cluster {
-        Cluster::start_with(n, options, tweak, false).await
+        Cluster::start_with(n, options, tweak, false, localhost()).await
     }
 
-    async fn start_with(n: u64, options: UdpOptions, tweak: fn(&mut Config), fitted: bool) -> Cluster {
+    /// [`Cluster::start`] with every transport bound on `bind` (a free port each).
+    pub async fn start_on(n: u64, options: UdpOptions, bind: std::net::SocketAddr) -> Cluster {
+        Cluster::start_with(n, options, |_| {}, true, bind).await
+    }
+
+    async fn start_with(
+        n: u64,
+        options: UdpOptions,
+        tweak: fn(&mut Config),
+        fitted: bool,
+        bind: std::net::SocketAddr,
+    ) -> Cluster {
         init_tracing();
         let mut transports = BTreeMap::new();
         for id in 1..=n {
-            let t = UdpTransport::bind(localhost(), options.clone()).await.expect("bind");
+            let t = UdpTransport::bind(bind, options.clone()).await.expect("bind");
             transports.insert(id, t);
         }
         let infos: BTreeMap<NodeId, NodeInfo> = transports.iter().map(|(id, t)| (*id, t.node_info())).collect();
