@@ -45,4 +45,4 @@ pub use error::{ChangeError, ProposeError, ReadError, ShutdownError, StartError,
 pub use metrics::{RuntimeMetrics, LATENCY_BUCKETS};
 pub use raft::{Consistency, Options, Raft};
 pub use state_machine::{Command, StateMachine};
-pub use transport::{Inbound, NodeStopped, SnapshotSink, SnapshotStream, Transport, TransportError};
+pub use transport::{Inbound, InboundProbe, NodeStopped, SnapshotSink, SnapshotStream, Transport, TransportError};

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Why a message or a snapshot could not be handed to a peer.
@@ -271,11 +272,134 @@ impl Inbound {
             .send(Report::Input(Input::SnapshotReceived { header: Box::new(header) }))
             .map_err(|_| TransportError::Snapshot("the node has stopped".into()))
     }
+
+    /// An inbound for node `id` with no node behind it, and the [`InboundProbe`] that
+    /// shows what reached it: for testing a transport's receiving side alone (what its
+    /// `attach` is given is what a node would get). Messages wait in an inbox of
+    /// `capacity` (a full one drops and counts, as a node's does); snapshot streams are
+    /// read to the end into memory, and a broken stream is refused as a node refuses it.
+    /// Dropping the probe stops the "node": from then on `deliver` fails with
+    /// [`NodeStopped`] and `receive_snapshot` is refused.
+    pub fn probe(id: NodeId, capacity: usize) -> (Inbound, InboundProbe) {
+        let (messages_tx, messages) = mpsc::channel(capacity.max(1));
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let staged: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let into = staged.clone();
+        let stager: Stager = Arc::new(move |_meta, mut data: SnapshotStream| {
+            let into = into.clone();
+            Box::pin(async move {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = data.next().await {
+                    bytes.extend_from_slice(&chunk.map_err(|e| format!("snapshot stream: {e}"))?);
+                }
+                into.lock().unwrap_or_else(|e| e.into_inner()).push(bytes);
+                Ok(())
+            })
+        });
+        let metrics = Arc::new(SharedMetrics::default());
+        let inbound = Inbound::new(id, messages_tx, reports_tx, stager, metrics.clone());
+        let probe = InboundProbe { messages, reports, staged, metrics, unreachable: Vec::new(), received: Vec::new() };
+        (inbound, probe)
+    }
+}
+
+/// What reached an [`Inbound`] made by [`Inbound::probe`]. Each accessor returns what
+/// arrived since it was last called.
+#[derive(Debug)]
+pub struct InboundProbe {
+    messages: mpsc::Receiver<Message>,
+    reports: mpsc::UnboundedReceiver<Report>,
+    staged: Arc<Mutex<Vec<Vec<u8>>>>,
+    metrics: Arc<SharedMetrics>,
+    unreachable: Vec<NodeId>,
+    received: Vec<SnapshotHeader>,
+}
+
+impl InboundProbe {
+    /// The next message delivered, waiting up to `timeout`; `None` if none came.
+    pub async fn message(&mut self, timeout: Duration) -> Option<Message> {
+        tokio::time::timeout(timeout, self.messages.recv()).await.ok().flatten()
+    }
+
+    /// The messages delivered and not yet taken, without waiting.
+    pub fn messages(&mut self) -> Vec<Message> {
+        std::iter::from_fn(|| self.messages.try_recv().ok()).collect()
+    }
+
+    /// Messages dropped because the inbox was full.
+    pub fn dropped_messages(&self) -> u64 {
+        self.metrics.read().dropped_messages
+    }
+
+    /// The peers reported unreachable (`Inbound::unreachable`), in order.
+    pub fn unreachable(&mut self) -> Vec<NodeId> {
+        self.sort_reports();
+        std::mem::take(&mut self.unreachable)
+    }
+
+    /// The snapshots received whole (`Inbound::receive_snapshot` returned `Ok`): each
+    /// header with the bytes of its stream.
+    pub fn snapshots(&mut self) -> Vec<(SnapshotHeader, Vec<u8>)> {
+        self.sort_reports();
+        let headers = std::mem::take(&mut self.received);
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        // Staged in the order they were reported: a stream is staged before its report.
+        let n = headers.len().min(staged.len());
+        let bytes: Vec<Vec<u8>> = staged.drain(..n).collect();
+        headers.into_iter().zip(bytes).collect()
+    }
+
+    fn sort_reports(&mut self) {
+        while let Ok(report) = self.reports.try_recv() {
+            match report {
+                Report::Input(Input::PeerUnreachable { peer }) => self.unreachable.push(peer),
+                Report::Input(Input::SnapshotReceived { header }) => self.received.push(*header),
+                // An inbound sends nothing else.
+                Report::Input(_) | Report::Fatal(_) => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a transport hands an `Inbound::probe` is what the probe shows: messages (a
+    /// full inbox drops and counts), unreachable reports, snapshots received whole (a
+    /// broken stream is refused and never shows), and the "node" stops with the probe.
+    #[tokio::test]
+    async fn a_probe_shows_what_reached_its_inbound() {
+        use raft_core::{Membership, MessageBody};
+        let (inbound, mut probe) = Inbound::probe(1, 1);
+        let m = Message { from: 2, to: 1, term: 1, body: MessageBody::TimeoutNow };
+        inbound.deliver(m.clone()).expect("delivered");
+        inbound.deliver(m.clone()).expect("dropped, not an error");
+        assert_eq!(probe.messages(), vec![m.clone()]);
+        assert_eq!(probe.dropped_messages(), 1, "an inbox of one holds one message");
+        inbound.unreachable(3);
+        assert_eq!(probe.unreachable(), vec![3]);
+
+        let meta = SnapshotMeta { index: 5, term: 1, membership: Membership::with_voters([1, 2]) };
+        let header = SnapshotHeader { from: 2, to: 1, term: 1, meta };
+        let (sink, stream) = SnapshotStream::channel(2);
+        let producer = tokio::spawn(async move {
+            sink.send(Bytes::from_static(b"ab")).await.expect("send");
+            sink.send(Bytes::from_static(b"c")).await.expect("send");
+            sink.finish().await;
+        });
+        inbound.receive_snapshot(header.clone(), stream).await.expect("staged");
+        producer.await.expect("producer");
+        assert_eq!(probe.snapshots(), vec![(header.clone(), b"abc".to_vec())]);
+
+        let (sink, stream) = SnapshotStream::channel(2);
+        drop(sink);
+        assert!(inbound.receive_snapshot(header, stream).await.is_err(), "a stream that never finished");
+        assert!(probe.snapshots().is_empty());
+
+        drop(probe);
+        assert_eq!(inbound.deliver(m), Err(NodeStopped));
+    }
 
     async fn drain(mut stream: SnapshotStream) -> (Vec<Bytes>, Option<io::ErrorKind>) {
         let mut chunks = Vec::new();

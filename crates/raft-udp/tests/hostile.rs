@@ -194,3 +194,40 @@ async fn each_kind_of_bad_datagram_is_dropped_and_counted_without_a_key() {
     assert!(m.messages_delivered >= 1);
     n.raft.shutdown().await.expect("shutdown");
 }
+
+/// The receive path alone, behind an `Inbound::probe` instead of a node: a genuine
+/// datagram delivers exactly the message it carries, once; a forged, a replayed and a
+/// spoofed copy deliver nothing (so the node behind would never see them), and each is
+/// counted under its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_genuine_datagrams_reach_the_inbound() {
+    common::init_tracing();
+    let options = UdpOptions::new(CLUSTER).with_key(KEY);
+    let t = raft_udp::UdpTransport::bind(common::localhost(), options).await.expect("bind");
+    let (node, udp) = (t.local_addr(), t.handle());
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let (inbound, mut probe) = raft_tokio::Inbound::probe(1, 16);
+    use raft_tokio::Transport;
+    t.attach(inbound);
+    let peers = [(1, t.node_info()), (2, raft_core::NodeInfo::new(peer.local_addr().expect("addr").to_string()))];
+    t.set_peers(&peers.into_iter().collect());
+
+    let msg = heartbeat(2, 7);
+    let genuine = frame(Some(&KEY), 2, 1000, 1, &msg);
+    peer.send_to(&genuine, node).expect("send");
+    let got = probe.message(Duration::from_secs(5)).await.expect("the genuine heartbeat arrives");
+    assert_eq!(got, msg);
+
+    peer.send_to(&frame(Some(&[1; 32]), 2, 1000, 2, &msg), node).expect("send"); // forged
+    peer.send_to(&genuine, node).expect("send"); // replayed
+    stranger.send_to(&frame(Some(&KEY), 2, 1000, 3, &msg), node).expect("send"); // spoofed
+    eventually("three drops counted", Duration::from_secs(5), || {
+        let m = udp.metrics();
+        m.dropped_unauthenticated == 1 && m.dropped_replayed == 1 && m.dropped_address_mismatch == 1
+    })
+    .await;
+    assert_eq!(probe.message(Duration::from_millis(200)).await, None, "nothing else reached the inbound");
+    assert_eq!(probe.dropped_messages(), 0);
+    t.detach();
+}
