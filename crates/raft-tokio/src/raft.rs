@@ -50,6 +50,12 @@ pub struct Options {
     /// tokio's blocking pool. Each saves two thread hand-offs per batch; a call that blocks
     /// anyway would hold up the driver, and on a current-thread runtime every task.
     pub inline_io: bool,
+    /// Largest snapshot this node stages from a peer, in bytes. A stream that goes past it
+    /// is refused (the sender's transfer fails, and it retries later); nothing of it is
+    /// staged. Bounds the disk a member (or a bug) can fill through the staging slot. Set
+    /// it well above the largest snapshot the state machine writes, on every node. `None`
+    /// (the default): no bound.
+    pub max_snapshot_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -62,6 +68,7 @@ impl Default for Options {
             event_capacity: 1024,
             shutdown_timeout: Duration::from_secs(10),
             inline_io: false,
+            max_snapshot_bytes: None,
         }
     }
 }
@@ -194,7 +201,13 @@ impl<M: StateMachine> Raft<M> {
         };
 
         let transport = Arc::new(transport);
-        transport.attach(Inbound::new(id, messages_tx, reports_tx.clone(), stager(store.clone()), metrics.clone()));
+        transport.attach(Inbound::new(
+            id,
+            messages_tx,
+            reports_tx.clone(),
+            stager(store.clone(), options.max_snapshot_bytes),
+            metrics.clone(),
+        ));
         let mut driver = Driver::new(
             node,
             epoch,
@@ -371,15 +384,21 @@ fn load<L: LogStore, S: SnapshotStore, M: StateMachine>(
 }
 
 /// Stages a received stream into the snapshot store on a blocking thread: the bytes go
-/// straight from the stream into the store's writer.
-fn stager<S: SnapshotStore + 'static>(store: Arc<Mutex<S>>) -> Stager {
+/// straight from the stream into the store's writer; a stream longer than `max` bytes is
+/// refused before its excess is written (the writer is dropped, so nothing is staged).
+fn stager<S: SnapshotStore + 'static>(store: Arc<Mutex<S>>, max: Option<u64>) -> Stager {
     Arc::new(move |meta: SnapshotMeta, mut stream: SnapshotStream| {
         let store = store.clone();
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let mut writer = store.lock().expect("snapshot store lock").begin(&meta).map_err(|e| e.to_string())?;
+                let mut received: u64 = 0;
                 while let Some(chunk) = stream.blocking_next() {
                     let chunk = chunk.map_err(|e| format!("the stream broke off: {e}"))?;
+                    received = received.saturating_add(chunk.len() as u64);
+                    if let Some(max) = max.filter(|&max| received > max) {
+                        return Err(format!("the snapshot is larger than max_snapshot_bytes ({max})"));
+                    }
                     writer.write_all(&chunk).map_err(|e| e.to_string())?;
                 }
                 writer.flush().map_err(|e| e.to_string())?;
@@ -389,4 +408,42 @@ fn stager<S: SnapshotStore + 'static>(store: Arc<Mutex<S>>) -> Stager {
             .map_err(|e| format!("staging task failed: {e}"))?
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_core::Membership;
+
+    /// Streams `chunks` into a fresh in-memory store through the stager with `max`.
+    async fn stage(max: Option<u64>, chunks: &[&'static [u8]]) -> (Result<(), String>, Option<SnapshotMeta>) {
+        let store = Arc::new(Mutex::new(raft_storage::MemSnapshotStore::new()));
+        let meta = SnapshotMeta { index: 4, term: 1, membership: Membership::with_voters([1]) };
+        // Room for every chunk and the end, so the whole stream is written before it is read.
+        let (sink, stream) = SnapshotStream::channel(chunks.len() + 1);
+        for c in chunks {
+            sink.send(Bytes::from_static(c)).await.expect("buffered");
+        }
+        sink.finish().await;
+        let result = stager(store.clone(), max)(meta, stream).await;
+        let staged = store.lock().expect("lock").staged();
+        (result, staged)
+    }
+
+    /// A received snapshot up to `Options::max_snapshot_bytes` is staged; one byte more
+    /// is refused and nothing of it is staged.
+    #[tokio::test]
+    async fn a_received_snapshot_over_the_limit_is_refused_and_not_staged() {
+        let (result, staged) = stage(Some(10), &[b"01234", b"56789"]).await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(staged.map(|m| m.index), Some(4));
+
+        let (result, staged) = stage(Some(10), &[b"01234", b"56789", b"!"]).await;
+        let refusal = result.expect_err("eleven bytes are over a limit of ten");
+        assert!(refusal.contains("max_snapshot_bytes (10)"), "{refusal}");
+        assert_eq!(staged, None, "nothing staged");
+
+        let (result, _) = stage(None, &[b"01234", b"56789", b"!"]).await;
+        assert_eq!(result, Ok(()), "no limit by default");
+    }
 }
