@@ -154,7 +154,16 @@ impl<M: StateMachine> Raft<M> {
         T: Transport,
     {
         let mut config = config;
+        let limits = |c: &Config| [c.max_entry_bytes, c.max_bytes_per_message, c.max_node_info_bytes];
+        let before = limits(&config);
         transport.fit_config(&mut config).map_err(StartError::Transport)?;
+        if limits(&config).iter().zip(before).any(|(after, before)| *after > before) {
+            // A limit the user set is a promise about resources; only the user raises it.
+            return Err(StartError::Transport(format!(
+                "Transport::fit_config raised a size limit (entry, message, node info: {before:?} -> {:?})",
+                limits(&config)
+            )));
+        }
         let id = config.id;
         let span = tracing::info_span!("raft", node = id);
         let bootstrap = options.bootstrap.clone();
@@ -428,6 +437,66 @@ mod tests {
         let result = stager(store.clone(), max)(meta, stream).await;
         let staged = store.lock().expect("lock").staged();
         (result, staged)
+    }
+
+    /// A transport whose `fit_config` applies `fit` and that carries nothing.
+    struct Fitting(fn(&mut Config));
+
+    impl Transport for Fitting {
+        fn fit_config(&self, config: &mut Config) -> Result<(), String> {
+            (self.0)(config);
+            Ok(())
+        }
+        fn attach(&self, _: Inbound) {}
+        fn set_peers(&self, _: &std::collections::BTreeMap<NodeId, NodeInfo>) {}
+        fn send(&self, msg: raft_core::Message) -> Result<(), crate::TransportError> {
+            Err(crate::TransportError::Unreachable(msg.to))
+        }
+        async fn send_snapshot(
+            &self,
+            header: raft_core::SnapshotHeader,
+            _: SnapshotStream,
+        ) -> Result<(), crate::TransportError> {
+            Err(crate::TransportError::Unreachable(header.to))
+        }
+    }
+
+    /// A state machine that keeps nothing.
+    struct Nothing;
+
+    impl StateMachine for Nothing {
+        type Response = ();
+        type Query = ();
+        type QueryResponse = ();
+        fn apply(&mut self, commands: &[crate::Command]) -> Vec<()> {
+            vec![(); commands.len()]
+        }
+        fn query(&self, (): ()) {}
+        fn snapshot(&mut self, _: &mut dyn Write) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn restore(&mut self, _: &mut dyn std::io::Read) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn start_with(fit: fn(&mut Config)) -> Result<Raft<Nothing>, StartError> {
+        let (log, snapshots) = raft_storage::mem_stores();
+        let options = Options::bootstrap([(1, NodeInfo::new(&b"one"[..]))]);
+        Raft::start(Config::new(1), options, log, snapshots, Nothing, Fitting(fit)).await
+    }
+
+    /// `Raft::start` lets a transport lower the core's size limits but not raise one: a
+    /// limit the user set is a promise about memory and the network.
+    #[tokio::test]
+    async fn a_transport_may_lower_the_size_limits_but_not_raise_them() {
+        let lowered = start_with(|c| c.max_entry_bytes /= 2).await.expect("lowering is allowed");
+        let _ = lowered.kill().await;
+        match start_with(|c| c.max_bytes_per_message *= 2).await {
+            Err(StartError::Transport(why)) => assert!(why.contains("raised a size limit"), "{why}"),
+            Err(other) => panic!("expected the transport's refusal, got {other}"),
+            Ok(_) => panic!("a transport raised a limit and the node started"),
+        }
     }
 
     /// A received snapshot up to `Options::max_snapshot_bytes` is staged; one byte more

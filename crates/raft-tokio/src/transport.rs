@@ -39,7 +39,8 @@ pub trait Transport: Send + Sync + 'static {
     /// [`crate::Raft::start`] calls it, so no user can forget it. It may lower the core's
     /// size limits (`max_entry_bytes`, `max_bytes_per_message`, `max_node_info_bytes`) so
     /// that every message the core can emit fits one of the transport's messages, and
-    /// must never raise one; or it refuses a configuration it cannot carry, and the node
+    /// must never raise one (the start fails if it does); or it refuses a configuration
+    /// it cannot carry, and the node
     /// does not start (an error now instead of appends dropped forever). The default,
     /// for transports that carry messages of any size, accepts every configuration.
     fn fit_config(&self, config: &mut Config) -> Result<(), String> {
