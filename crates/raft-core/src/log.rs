@@ -436,7 +436,8 @@ impl RaftLog {
         // Moved into one exact allocation; the tail keeps its capacity, so a leader's tail
         // is allocated once, not once per round.
         let segment = match self.tail.len() {
-            // A single proposal per flush, the latency-bound case: moved straight in.
+            // A single proposal per flush, the latency-bound case: moved straight in (the
+            // general collect costs it about 30 ns more, measured with `compare --only core`).
             1 => Entries::from_one(self.tail.pop().expect("the tail holds one entry")),
             _ => self.tail.drain(..).collect(),
         };

@@ -637,14 +637,11 @@ impl Node {
             // Only the byte policy reads the count; without it, skip a pass over the entries.
             self.bytes_since_snapshot += entries.iter().map(|e| e.size_hint() as u64).sum::<u64>();
         }
-        // Sized up front: one exact allocation, and none when no proposal of ours is applied.
-        let mine = self.proposals.iter().take_while(|&&(index, _, _)| index <= hi).count();
+        // `proposals` is sorted by index: ours in this range are a prefix, taken in one
+        // pass into one exact allocation (none when no proposal of ours is applied).
+        let mine = self.proposals.partition_point(|&(index, _, _)| index <= hi);
         let mut proposals = Vec::with_capacity(mine);
-        while let Some(&(index, term, id)) = self.proposals.front() {
-            if index > hi {
-                break;
-            }
-            self.proposals.pop_front();
+        for (index, term, id) in self.proposals.drain(..mine) {
             // The batch in hand answers for its own range without a search of the log.
             let held = match index.checked_sub(lo) {
                 Some(k) => entries.get(k as usize).map(|e| e.term),

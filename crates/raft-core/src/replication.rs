@@ -158,7 +158,6 @@ impl Node {
                     tracing::warn!(target: "raft::replication", node = self.id, peer = from,
                         match_index = pr.match_index, rejected_index, "peer refused an entry it had acknowledged");
                     pr.match_index = 0;
-                    pr.commit_sent = 0;
                 }
                 pr.become_probe(next);
                 self.mark_reachable(from);
