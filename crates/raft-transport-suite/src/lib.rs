@@ -561,7 +561,9 @@ pub async fn silent_peer_reported_unreachable<F: TransportFactory>(factory: F) {
     c.shutdown_all().await;
 }
 
-fn init_tracing() {
+/// Logs to the test's output when `RUST_LOG` is set (e.g. `RUST_LOG=raft=debug`); a no-op
+/// after the first call.
+pub fn init_tracing() {
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cmd, eventually, Cluster};
+use common::{command, eventually, Cluster};
 use raft_core::ProposalError;
 use raft_tokio::ProposeError;
 use raft_udp::UdpOptions;
@@ -25,7 +25,7 @@ async fn replicate_on(options: UdpOptions, bind: std::net::SocketAddr) {
     }
     c.leader().await;
     for v in 0..50 {
-        c.propose(cmd(v, 100)).await.expect("proposal");
+        c.propose(command(v, 100)).await.expect("proposal");
     }
     let values = c.converged(50).await;
     assert_eq!(values, (0..50).collect::<Vec<_>>());
@@ -64,14 +64,14 @@ async fn the_core_refuses_too_large_proposals_and_replicates_maximal_ones() {
     let (max_entry, _, _) = raft_udp::fitted_limits(&options).expect("limits");
     let c = Cluster::start(3, options, |_| {}).await;
     c.leader().await;
-    match c.propose(cmd(1, max_entry - 8 + 1)).await {
+    match c.propose(command(1, max_entry - 8 + 1)).await {
         Err(ProposeError::Rejected(ProposalError::TooLarge { size, max })) => {
             assert_eq!((size, max), (max_entry + 1, max_entry));
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    c.propose(cmd(2, max_entry - 8)).await.expect("a maximal command is accepted");
-    c.propose(cmd(3, 0)).await.expect("a small one after it");
+    c.propose(command(2, max_entry - 8)).await.expect("a maximal command is accepted");
+    c.propose(command(3, 0)).await.expect("a small one after it");
     assert_eq!(c.converged(2).await, vec![2, 3]);
     for n in c.nodes.values() {
         assert_eq!(n.udp.metrics().send_too_large, 0, "nothing was too large to send");
@@ -94,12 +94,12 @@ async fn the_transport_fits_a_config_that_raised_the_limits() {
     .await;
     c.leader().await;
     // Unfitted, the command would be appended and never sent: it would never complete.
-    let answer = tokio::time::timeout(Duration::from_secs(10), c.propose(cmd(1, 100_000))).await;
+    let answer = tokio::time::timeout(Duration::from_secs(10), c.propose(command(1, 100_000))).await;
     match answer.expect("the proposal was answered") {
         Err(ProposeError::Rejected(ProposalError::TooLarge { max, .. })) => assert_eq!(max, max_entry),
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    c.propose(cmd(2, 0)).await.expect("a small command");
+    c.propose(command(2, 0)).await.expect("a small command");
     assert_eq!(c.converged(1).await, vec![2]);
     for n in c.nodes.values() {
         assert_eq!(n.udp.metrics().send_too_large, 0, "nothing was too large to send");
@@ -119,7 +119,7 @@ async fn a_message_too_large_for_a_datagram_is_dropped_and_counted() {
     .await;
     let leader = c.leader().await;
     let raft = c.raft(leader).clone();
-    let proposal = tokio::spawn(async move { raft.propose(cmd(1, 100_000)).await });
+    let proposal = tokio::spawn(async move { raft.propose(command(1, 100_000)).await });
     eventually("the oversized append counted", Duration::from_secs(10), || {
         c.nodes[&leader].udp.metrics().send_too_large >= 1
     })
@@ -139,8 +139,8 @@ async fn a_message_too_large_for_a_datagram_is_dropped_and_counted() {
 
 /// A node joins after the log was compacted: the leader streams a ~200 KiB snapshot to it
 /// in chunks while every 5th snapshot datagram (both ways) is lost. It arrives intact (the
-/// state machine's restore checks every byte), and lost chunks are resent from the
-/// acknowledged offset, not from the start.
+/// joiner's journal, 1 KiB of padding per command, equals the others' by checksum), and
+/// lost chunks are resent from the acknowledged offset, not from the start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_larger_than_a_datagram_arrives_intact_over_a_lossy_path() {
     let mut options = UdpOptions::new(4).with_key(KEY);
@@ -150,7 +150,7 @@ async fn a_snapshot_larger_than_a_datagram_arrives_intact_over_a_lossy_path() {
     let leader = c.leader().await;
     let total = 200u64;
     for v in 0..total {
-        c.propose(cmd(v, 0)).await.expect("proposal");
+        c.propose(command(v, 1024)).await.expect("proposal");
     }
     eventually("a snapshot on the leader", Duration::from_secs(20), || c.raft(leader).status().snapshot_index > 0)
         .await;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, lone, Lone};
+use common::{command, eventually, lone, Lone};
 use raft_core::{Membership, Message, MessageBody, SnapshotHeader, SnapshotMeta};
 use raft_udp::{decode_frame, encode_frame, encode_message_frame, Body, Envelope, UdpOptions};
 use std::time::Duration;
@@ -41,12 +41,15 @@ fn next_reply(n: &Lone, opts: &UdpOptions) -> Reply {
     panic!("node 1 sent no snapshot reply within 100 reads; {:?}", n.udp.metrics());
 }
 
-/// The `Recorder`'s snapshot format: each value followed by 1 KiB of filler.
-fn recorder_snapshot(values: std::ops::Range<u64>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for v in values {
+/// A `Journal` snapshot of `values` applied as commands with `padding` bytes each: the
+/// count, the values, then the padding (the suite's snapshot format).
+fn journal_snapshot(values: std::ops::Range<u64>, padding: usize) -> Vec<u8> {
+    let mut out = (values.end - values.start).to_le_bytes().to_vec();
+    for v in values.clone() {
         out.extend_from_slice(&v.to_le_bytes());
-        out.extend_from_slice(&[(v % 251) as u8; 1024]);
+    }
+    for v in values {
+        out.extend_from_slice(&command(v, padding)[8..]);
     }
     out
 }
@@ -69,7 +72,7 @@ async fn chunks_out_of_order_and_duplicated_are_acked_cumulatively_and_installed
     let mut membership = Membership::with_voters([1, 2, 3]);
     membership.info.extend(n.members.iter().cloned());
     let header = SnapshotHeader { from: 2, to: 1, term: 5, meta: SnapshotMeta { index: 20, term: 5, membership } };
-    let data = recorder_snapshot(0..20);
+    let data = journal_snapshot(0..20, 1024);
     let chunks: Vec<(u64, &[u8])> = data.chunks(1000).enumerate().map(|(i, c)| (i as u64 * 1000, c)).collect();
     let send = |counter: &mut u64, body: Body<'_>| {
         n.s2.send_to(&from_leader(counter, &body), n.node).expect("send");
@@ -106,8 +109,12 @@ async fn chunks_out_of_order_and_duplicated_are_acked_cumulatively_and_installed
     assert_eq!(next_reply(&n, &opts), Reply::Done(true, String::new()));
 
     eventually("the snapshot installed", Duration::from_secs(10), || n.raft.status().snapshot_index == 20).await;
-    let values = n.raft.read_with((), raft_tokio::Consistency::Local).await.expect("read");
-    assert_eq!(values, (0..20).collect::<Vec<_>>());
+    let state = n.raft.read_with((), raft_tokio::Consistency::Local).await.expect("read");
+    assert_eq!(state.values, (0..20).collect::<Vec<_>>());
+    use raft_tokio::StateMachine;
+    let mut sent = common::Journal::default();
+    sent.restore(&mut &data[..]).expect("the snapshot sent is a journal");
+    assert_eq!(state, sent.query(()), "installed byte for byte (the padding by checksum)");
     assert_eq!(n.udp.metrics().snapshots_received, 1);
     n.raft.shutdown().await.expect("shutdown");
 }

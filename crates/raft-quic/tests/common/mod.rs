@@ -67,15 +67,7 @@ impl StateMachine for Keeper {
     }
 }
 
-/// Logs to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=raft=debug`).
-pub fn init_tracing() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
-}
+pub use raft_transport_suite::init_tracing;
 
 /// Transport options with short timeouts, sized for `config`.
 pub fn quic_options(tls: TlsConfig, config: &Config) -> QuicOptions {

@@ -1,100 +1,17 @@
-//! The test harness: a state machine that records every command, and clusters of real
-//! `raft_tokio::Raft` nodes over UDP on 127.0.0.1 with in-memory stores.
-#![allow(dead_code, missing_docs)]
+//! The test harness: clusters of real `raft_tokio::Raft` nodes over UDP on 127.0.0.1 with
+//! in-memory stores, running the transport suite's state machine (`Journal`).
+#![allow(dead_code, missing_docs, unused_imports)]
 
 use bytes::Bytes;
 use raft_core::{Config, NodeId, NodeInfo, Role};
 use raft_core::{Message, SnapshotHeader};
-use raft_tokio::{
-    Command, Inbound, Options, ProposeError, Raft, SnapshotStream, StateMachine, Transport, TransportError,
-};
+use raft_tokio::{Inbound, Options, ProposeError, Raft, SnapshotStream, Transport, TransportError};
 use raft_udp::{UdpHandle, UdpMetrics, UdpOptions, UdpTransport};
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
 use std::net::UdpSocket;
+
+pub use raft_transport_suite::{command, eventually, init_tracing, Journal};
 use std::time::Duration;
-
-/// Every command starts with a `u64` (little endian), padding may follow; the state is the
-/// sequence of applied values.
-#[derive(Default)]
-pub struct Recorder {
-    pub values: Vec<u64>,
-}
-
-impl StateMachine for Recorder {
-    type Response = u64;
-    type Query = ();
-    type QueryResponse = Vec<u64>;
-
-    fn apply(&mut self, commands: &[Command]) -> Vec<u64> {
-        commands
-            .iter()
-            .map(|c| {
-                let mut v = [0u8; 8];
-                let n = c.data.len().min(8);
-                v[..n].copy_from_slice(&c.data[..n]);
-                self.values.push(u64::from_le_bytes(v));
-                self.values.len() as u64
-            })
-            .collect()
-    }
-
-    fn query(&self, (): ()) -> Vec<u64> {
-        self.values.clone()
-    }
-
-    /// Writes each value followed by 1 KiB of filler, so snapshots are large.
-    fn snapshot(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        for v in &self.values {
-            out.write_all(&v.to_le_bytes())?;
-            out.write_all(&[(*v % 251) as u8; 1024])?;
-        }
-        Ok(())
-    }
-
-    fn restore(&mut self, input: &mut dyn Read) -> io::Result<()> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes)?;
-        let mut values = Vec::new();
-        for record in bytes.chunks(8 + 1024) {
-            if record.len() != 8 + 1024 {
-                return Err(io::Error::other("snapshot record cut short"));
-            }
-            let v = u64::from_le_bytes(record[..8].try_into().expect("8 bytes"));
-            if record[8..].iter().any(|&b| b != (v % 251) as u8) {
-                return Err(io::Error::other("snapshot filler corrupted"));
-            }
-            values.push(v);
-        }
-        self.values = values;
-        Ok(())
-    }
-}
-
-/// A command carrying `v` followed by `pad` filler bytes.
-pub fn cmd(v: u64, pad: usize) -> Bytes {
-    let mut b = v.to_le_bytes().to_vec();
-    b.resize(8 + pad, 0xA5);
-    Bytes::from(b)
-}
-
-/// Waits until `check` holds, polling every 10 ms; panics with `what` after `limit`.
-pub async fn eventually<F: FnMut() -> bool>(what: &str, limit: Duration, mut check: F) {
-    let start = tokio::time::Instant::now();
-    while !check() {
-        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-pub fn init_tracing() {
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    }
-}
 
 pub fn localhost() -> std::net::SocketAddr {
     "127.0.0.1:0".parse().expect("address")
@@ -102,7 +19,7 @@ pub fn localhost() -> std::net::SocketAddr {
 
 /// A node of a [`Cluster`].
 pub struct Node {
-    pub raft: Raft<Recorder>,
+    pub raft: Raft<Journal>,
     pub udp: UdpHandle,
 }
 
@@ -194,7 +111,7 @@ impl Cluster {
         let udp = t.handle();
         self.infos.insert(id, t.node_info());
         let (log, snaps) = raft_storage::mem_stores();
-        let machine = Recorder::default();
+        let machine = Journal::default();
         let raft = if self.fitted {
             Raft::start(config, opts, log, snaps, machine, t).await
         } else {
@@ -214,7 +131,7 @@ impl Cluster {
         info
     }
 
-    pub fn raft(&self, id: NodeId) -> &Raft<Recorder> {
+    pub fn raft(&self, id: NodeId) -> &Raft<Journal> {
         &self.nodes[&id].raft
     }
 
@@ -260,23 +177,24 @@ impl Cluster {
         }
     }
 
-    /// The values every running node applied, once they all hold at least `count` and agree.
+    /// The values every running node applied, once they all hold at least `count` and
+    /// their whole journals (padding included, by checksum) agree.
     pub async fn converged(&self, count: usize) -> Vec<u64> {
         let start = tokio::time::Instant::now();
         loop {
             let mut states = BTreeMap::new();
             for (id, n) in self.nodes.iter().filter(|(_, n)| !n.raft.is_stopped()) {
-                let values = n.raft.read_with((), raft_tokio::Consistency::Local).await.expect("local read");
-                states.insert(*id, values);
+                let state = n.raft.read_with((), raft_tokio::Consistency::Local).await.expect("local read");
+                states.insert(*id, state);
             }
-            let first = states.values().next().cloned().unwrap_or_default();
-            if first.len() >= count && states.values().all(|v| *v == first) {
-                return first;
+            let first = states.values().next().cloned().expect("a running node");
+            if first.values.len() >= count && states.values().all(|s| *s == first) {
+                return first.values;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "nodes did not converge on {count} values: {:?}",
-                states.iter().map(|(id, v)| (id, v.len())).collect::<Vec<_>>()
+                states.iter().map(|(id, s)| (id, s.values.len())).collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -292,7 +210,7 @@ impl Cluster {
 /// Node 1 running for real, whose configuration names nodes 2 and 3 at the addresses of
 /// two plain sockets the test owns, so the test speaks for them.
 pub struct Lone {
-    pub raft: Raft<Recorder>,
+    pub raft: Raft<Journal>,
     pub udp: UdpHandle,
     pub node: std::net::SocketAddr,
     pub s2: UdpSocket,
@@ -316,7 +234,7 @@ pub async fn lone(options: UdpOptions) -> Lone {
     ];
     let config = raft_core::Config::new(1);
     let (log, snaps) = raft_storage::mem_stores();
-    let raft = Raft::start(config, Options::bootstrap(members.clone()), log, snaps, Recorder::default(), t)
+    let raft = Raft::start(config, Options::bootstrap(members.clone()), log, snaps, Journal::default(), t)
         .await
         .expect("node starts");
     Lone { raft, udp, node, s2, s3, members }
