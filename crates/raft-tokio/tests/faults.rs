@@ -61,9 +61,21 @@ async fn leader_sends_before_its_fsync() {
     });
     c.start_founders().await;
     let leader = c.leader().await;
-    c.propose(1).await;
     let l = c.node(leader).clone();
-    let index = l.status().last_log_index + 1;
+    // The published indexes may lag the core by up to a millisecond (more on a loaded
+    // machine), so the next entry's index is read only once the status shows the first
+    // proposal appended and everything applied and durable; a stale status would point
+    // the assertions below at an entry that is already durable.
+    let before = l.status().last_log_index;
+    c.propose(1).await;
+    let mut settled = 0;
+    eventually("the first proposal shown applied and durable", Duration::from_secs(10), || {
+        let s = l.status();
+        settled = s.last_log_index;
+        s.last_log_index > before && s.applied_index == s.last_log_index && s.durable_index == s.last_log_index
+    })
+    .await;
+    let index = settled + 1;
     c.controls[&leader].block(true);
     // Unblocks the disk however the test ends: a sync thread left waiting would keep the
     // runtime (and the test) from ever finishing after a failed assertion.
