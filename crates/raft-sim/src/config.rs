@@ -151,6 +151,10 @@ pub struct FaultParams {
     /// Probability that creating a snapshot fails, or that a snapshot stream is lost
     /// (silently, or reported as failed).
     pub snapshot_faults: f64,
+    /// Probability that a crash is an amnesia crash: the disk also loses entries it had
+    /// reported durable (a write cache that lied about fsync), as far as Raft's safety
+    /// survives it (see `FaultOp::Amnesia`).
+    pub amnesia: f64,
 }
 
 impl FaultParams {
@@ -175,6 +179,7 @@ impl FaultParams {
             quick_restarts: false,
             snapshot_every: 0,
             snapshot_faults: 0.0,
+            amnesia: 0.0,
         }
     }
 
@@ -194,6 +199,7 @@ impl FaultParams {
             (self.churn, "churn"),
             (self.drift_ppm > 0, "drift"),
             (self.snapshot_every > 0, "snapshot"),
+            (self.amnesia > 0.0, "amnesia"),
         ] {
             if on {
                 v.push(name);
@@ -333,6 +339,9 @@ impl SimConfig {
         }
         if f.snapshot_every > 0 && aux.gen_bool(0.5) {
             f.snapshot_faults = aux.gen_range(0.05..0.3);
+        }
+        if f.crashes && aux.gen_bool(0.5) {
+            f.amnesia = aux.gen_range(0.1..0.5);
         }
         cfg
     }

@@ -3,7 +3,8 @@
 //! A run puts 3, 5 or 7 real [`raft_core::Node`]s on a simulated network, disk and clock,
 //! lets a few clients use a replicated key-value store through them, and has a nemesis
 //! inject faults: message loss, duplication, reordering and delay spikes; partitions of
-//! every shape; crashes that lose (or tear) unsynced writes; frozen nodes; clock drift;
+//! every shape; crashes that lose (or tear) unsynced writes, and some that also lose
+//! acknowledged entries (amnesia, where safety survives it); frozen nodes; clock drift;
 //! `Pause` / `Resume`; leader transfers; membership changes; snapshots. Everything comes
 //! from one `u64` seed: the same seed gives the same run, event for event
 //! ([`Summary::trace_hash`]).

@@ -233,6 +233,7 @@ fn run(
                     total.sim_time += s.sim_time;
                     total.faults += s.faults;
                     total.message_faults += s.message_faults;
+                    total.entries_forgotten += s.entries_forgotten;
                     total.ops_checked += s.ops_checked;
                     total.ops_unknown += s.ops_unknown;
                     lin_unknown += u64::from(s.lin_unknown);
@@ -259,6 +260,7 @@ fn run(
     row("simulated time (s)", format!("{:.1}", total.sim_time as f64 / 1e9));
     row("nemesis faults injected", total.faults.to_string());
     row("messages lost or duplicated", total.message_faults.to_string());
+    row("acked entries lost (amnesia)", total.entries_forgotten.to_string());
     row("client ops checked", total.ops_checked.to_string());
     row("ops with unknown outcome", total.ops_unknown.to_string());
     row("linearizability undecided", lin_unknown.to_string());

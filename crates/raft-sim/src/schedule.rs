@@ -81,6 +81,19 @@ pub enum FaultOp {
         /// Picks the voter.
         pick: u8,
     },
+    /// Crash a node as `Crash` does (unsynced writes lost), and have its disk also lose
+    /// the newest entries it had reported durable, restarting it after `down_ms`. Only
+    /// entries every other member holds durably, and none at or below the node's durable
+    /// commit index or state machine snapshot, can be lost: so every committed entry is
+    /// still on a quorum and no election can go the wrong way, but the leader's match
+    /// index for the node is now above what the node holds (the case that once made a
+    /// leader probe a follower without end).
+    Amnesia {
+        /// Picks the node (255: the leader).
+        node: u8,
+        /// How long it stays down.
+        down_ms: u16,
+    },
 }
 
 /// Draws the schedule of a run's faulty phase, `duration` nanoseconds long, using the
@@ -129,7 +142,11 @@ pub fn draw(rng: &mut impl Rng, aux: &mut impl Rng, f: &FaultParams, duration: u
             1 => {
                 let torn = f.torn_writes && rng.gen_bool(0.5);
                 let down_ms = if f.quick_restarts && aux.gen_bool(0.3) { aux.gen_range(1..20) } else { ms };
-                FaultOp::Crash { node, down_ms, torn }
+                if f.amnesia > 0.0 && aux.gen_bool(f.amnesia) {
+                    FaultOp::Amnesia { node, down_ms }
+                } else {
+                    FaultOp::Crash { node, down_ms, torn }
+                }
             }
             2 => FaultOp::Freeze { node, ms: ms.min(1200) },
             3 => FaultOp::Pause { node, ms },

@@ -86,6 +86,8 @@ pub struct Summary {
     pub trace_hash: u64,
     /// The linearizability search ran out of budget (nothing known about one key).
     pub lin_unknown: bool,
+    /// Entries that nodes had reported durable and lost to amnesia crashes.
+    pub entries_forgotten: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -518,6 +520,46 @@ impl Sim {
         self.note(id, what);
         self.timeline_role(id, "Down");
         self.check_committed_durable(None)
+    }
+
+    /// Amnesia (`FaultOp::Amnesia`): the crashed node `id`'s disk loses a suffix of the
+    /// entries it had reported durable; returns how many. The suffix lies above all that
+    /// the node's own restart depends on (its durable commit index, snapshot point and
+    /// state machine snapshots) and holds only entries every other member holds durably
+    /// (or has compacted into a snapshot, which covers only committed entries). So every
+    /// committed entry keeps a quorum, and a candidate lacking a lost entry cannot win:
+    /// Raft's safety survives, while the leader's match index for the node does not.
+    fn forget_acknowledged(&mut self, id: NodeId) -> u64 {
+        let d = &self.slots[(id - 1) as usize].storage.durable;
+        let floor = [d.hard_state.commit, d.snapshot.index]
+            .into_iter()
+            .chain(d.snapshot_data.keys().next_back().copied())
+            .chain(d.installed.keys().next_back().copied())
+            .max()
+            .unwrap_or(0);
+        let others: Vec<&Durable> = self
+            .slots
+            .iter()
+            .filter(|s| s.id != id && matches!(s.status, Status::Up | Status::Down))
+            .map(|s| &s.storage.durable)
+            .collect();
+        let last = d.last_index();
+        // Walk down from the last entry while every other member holds it.
+        let mut lowest = last;
+        while lowest > floor {
+            let Some(term) = d.term(lowest) else { break };
+            if !others.iter().all(|o| o.holds(lowest, term)) {
+                break;
+            }
+            lowest -= 1;
+        }
+        if lowest == last {
+            return 0;
+        }
+        let keep = self.aux_rng.gen_range(lowest..last);
+        let d = &mut self.slots[(id - 1) as usize].storage.durable;
+        d.entries.truncate((keep - d.snapshot.index) as usize);
+        last - keep
     }
 
     fn retire(&mut self, id: NodeId) {
@@ -1452,6 +1494,22 @@ impl Sim {
                 let Some(id) = self.pick(node, &self.disruptable()) else { return Ok(()) };
                 self.summary.faults += 1;
                 self.crash(id, torn)?;
+                let inc = self.slot(id).inc;
+                self.at(self.now + down_ms as u64 * MS, Ev::Restart { node: id, inc });
+            }
+            FaultOp::Amnesia { node, down_ms } => {
+                let Some(id) = self.pick(node, &self.disruptable()) else { return Ok(()) };
+                self.summary.faults += 1;
+                self.crash(id, false)?;
+                // The TLA+ spec's disks keep what they acknowledged: a traced run crashes
+                // the node plainly.
+                if self.tla.is_none() {
+                    let lost = self.forget_acknowledged(id);
+                    self.summary.entries_forgotten += lost;
+                    self.note(id, format!("amnesia: the disk lost the last {lost} entries it had reported durable"));
+                    // Nothing lost may leave a committed entry without a quorum.
+                    self.check_committed_durable(None)?;
+                }
                 let inc = self.slot(id).inc;
                 self.at(self.now + down_ms as u64 * MS, Ev::Restart { node: id, inc });
             }
