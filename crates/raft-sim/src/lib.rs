@@ -13,7 +13,8 @@
 //! matching, leader completeness, state machine safety and that committed entries are
 //! durable on a quorum; at the end the client history must be linearizable
 //! ([`linearizability`]). The faulty phase is followed by a healed phase in which a leader
-//! must appear within a bound and every client operation must be answered.
+//! must appear within a bound, every client operation must be answered, every member must
+//! catch up, and the idle cluster must go quiet (heartbeats, not a storm of messages).
 //!
 //! ```no_run
 //! use raft_sim::{run_seed, Profile};

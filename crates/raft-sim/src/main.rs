@@ -207,6 +207,7 @@ fn run(
     let mut total = Summary::default();
     let mut failures: Vec<Violation> = Vec::new();
     let mut lin_unknown = 0;
+    let mut busiest_idle = (0, 0);
     std::thread::scope(|s| {
         for _ in 0..threads {
             let tx = tx.clone();
@@ -234,6 +235,10 @@ fn run(
                     total.faults += s.faults;
                     total.message_faults += s.message_faults;
                     total.entries_forgotten += s.entries_forgotten;
+                    if s.idle_messages > total.idle_messages {
+                        total.idle_messages = s.idle_messages;
+                        busiest_idle = (s.seed, s.nodes);
+                    }
                     total.ops_checked += s.ops_checked;
                     total.ops_unknown += s.ops_unknown;
                     lin_unknown += u64::from(s.lin_unknown);
@@ -264,6 +269,10 @@ fn run(
     row("client ops checked", total.ops_checked.to_string());
     row("ops with unknown outcome", total.ops_unknown.to_string());
     row("linearizability undecided", lin_unknown.to_string());
+    row(
+        "most msgs in the idle second",
+        format!("{} (seed {}, {} nodes)", total.idle_messages, busiest_idle.0, busiest_idle.1),
+    );
     row("wall time (s)", format!("{wall:.1}"));
     row("seeds / s", format!("{:.1}", seeds as f64 / wall));
     row("steps / s", format!("{:.0}", total.steps as f64 / wall));

@@ -29,6 +29,11 @@ use std::time::Duration;
 /// How many events a failure report shows.
 pub const REPORT_EVENTS: usize = 60;
 
+/// The run's last stretch of simulated time, in nanoseconds, whose messages count toward
+/// `Summary::idle_messages`: the clients stopped two seconds earlier and the faults long
+/// before, so the nodes should be exchanging little more than heartbeats.
+pub const QUIET_WINDOW: u64 = 1000 * MS;
+
 /// A run that broke a property: everything needed to understand and replay it.
 #[derive(Clone, Debug)]
 pub struct Violation {
@@ -88,6 +93,9 @@ pub struct Summary {
     pub lin_unknown: bool,
     /// Entries that nodes had reported durable and lost to amnesia crashes.
     pub entries_forgotten: u64,
+    /// Messages the nodes sent in the run's last second, when the cluster is healed and
+    /// idle (see `QUIET_WINDOW`).
+    pub idle_messages: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -249,6 +257,8 @@ pub struct Sim {
     clients_stopped: bool,
     /// The leader's commit index when the clients stopped (for the final replication check).
     commit_at_stop: Option<Index>,
+    /// Messages sent from here on count toward `Summary::idle_messages`.
+    quiet_from: u64,
     done: bool,
     to_retire: Vec<NodeId>,
     checker: Checker,
@@ -334,6 +344,7 @@ impl Sim {
             strict_clients: false,
             clients_stopped: false,
             commit_at_stop: None,
+            quiet_from: u64::MAX,
             done: false,
             to_retire: Vec::new(),
             checker: Checker::default(),
@@ -402,6 +413,7 @@ impl Sim {
         self.at(heal + self.cfg.leader_bound, Ev::LeaderDeadline);
         self.at(end.saturating_sub(3 * self.cfg.client_timeout), Ev::StopClients);
         self.at(end, Ev::End);
+        self.quiet_from = end.saturating_sub(QUIET_WINDOW);
         while let Some(((t, _), ev)) = self.queue.pop_first() {
             self.now = t;
             self.summary.steps += 1;
@@ -1026,6 +1038,9 @@ impl Sim {
     // ---- network --------------------------------------------------------------------
 
     fn send(&mut self, msg: Message) {
+        if self.now >= self.quiet_from {
+            self.summary.idle_messages += 1;
+        }
         let f = self.cfg.faults;
         let lossy = !self.healed;
         if self.cfg.bugs.forge_vote_grants {
@@ -1700,6 +1715,28 @@ impl Sim {
                         ),
                     ));
                 }
+            }
+        }
+        // In the last second the cluster is healed, caught up and idle: a leader and its
+        // followers exchange heartbeats, and little else. Three times that is allowed; a
+        // leader and a follower trading appends and refusals without end (a probe storm)
+        // send far more.
+        if let Some(leader) = self.leader() {
+            let members = self.slots[(leader - 1) as usize].node.as_ref().map_or(0, |n| n.membership().members().len());
+            let interval = self.node_config(leader, 0).heartbeat_interval.as_nanos() as u64;
+            let beats = (QUIET_WINDOW / interval + 1) * (1_000_000 + self.cfg.faults.drift_ppm) / 1_000_000 + 1;
+            let allowed = 3 * 2 * (members.max(1) as u64 - 1) * beats;
+            if self.summary.idle_messages > allowed {
+                return Err(Fail::new(
+                    "liveness (quiet when idle)",
+                    format!(
+                        "{} messages in the last {} ms of an idle cluster of {members} members (heartbeats \
+                         and their answers: about {}; allowed {allowed})",
+                        self.summary.idle_messages,
+                        QUIET_WINDOW / MS,
+                        allowed / 3
+                    ),
+                ));
             }
         }
         for (c, client) in self.clients.iter().enumerate() {

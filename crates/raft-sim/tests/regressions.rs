@@ -92,7 +92,8 @@ fn a_follower_that_lost_acknowledged_entries_is_replicated_to_again() {
     // Found when amnesia crashes were added (66 of 2,000 crash seeds on the core before the
     // fix in a63566c): a follower's disk lost entries it had acknowledged, the leader took
     // every refusal at or below its match index for a late answer and dropped it, and the
-    // pair exchanged appends and refusals until the run ended with the follower behind.
+    // pair exchanged appends and refusals until the run ended with the follower behind
+    // (liveness (replication); with that check off, liveness (quiet when idle) fails too).
     // These seeds draw amnesia, so they run with it (unlike `check`).
     for seed in [43, 76, 91] {
         let summary = run_seed(seed, Profile::Crash).unwrap_or_else(|v| {
