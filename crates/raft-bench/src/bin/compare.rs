@@ -15,44 +15,48 @@
 //! (N rounds per round size, or of `--round SIZE` only, then the latency samples) instead
 //! of a fixed time, so that instruction counts (callgrind) compare between runs.
 
+use clap::{Parser, ValueEnum};
 use raft_bench::report::{self, Allocs, Latency};
 use raft_bench::{floor, Cluster, CoreCluster, RsCluster, ROUND_SIZES};
 use std::time::Duration;
 
+/// Side-by-side figures of raft-core and raft-rs (throughput, allocations, the floor, and
+/// single-proposal latency).
+#[derive(Parser)]
+#[command(name = "compare")]
 struct Args {
+    /// Measuring time per library and round size, in seconds (split into `--trials`
+    /// alternating trials; the median is reported).
+    #[arg(long, default_value_t = 3.0)]
     secs: f64,
+    /// Alternating trials per library and round size.
+    #[arg(long, default_value_t = 5)]
     trials: usize,
+    /// Single proposals timed for the latency figures (0: none).
+    #[arg(long, default_value_t = 20_000)]
     latency_samples: usize,
+    /// Also write the figures as `metric,library,round,value` rows here.
+    #[arg(long)]
     csv: Option<String>,
-    only: Option<String>,
+    /// Run one library's workload alone (for profilers).
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+    /// With `--only`: this many rounds per round size instead of a fixed time, so that
+    /// instruction counts compare between runs.
+    #[arg(long, requires = "only")]
     rounds: Option<usize>,
+    /// With `--only`: this round size only.
+    #[arg(long, requires = "only")]
     round: Option<usize>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args =
-        Args { secs: 3.0, trials: 5, latency_samples: 20_000, csv: None, only: None, rounds: None, round: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--secs" => args.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
-            "--trials" => args.trials = value()?.parse().map_err(|e| format!("--trials: {e}"))?,
-            "--latency-samples" => {
-                args.latency_samples = value()?.parse().map_err(|e| format!("--latency-samples: {e}"))?
-            }
-            "--csv" => args.csv = Some(value()?),
-            "--only" => args.only = Some(value()?),
-            "--rounds" => args.rounds = Some(value()?.parse().map_err(|e| format!("--rounds: {e}"))?),
-            "--round" => args.round = Some(value()?.parse().map_err(|e| format!("--round: {e}"))?),
-            "-h" | "--help" => {
-                return Err("usage: compare [--secs S] [--trials N] [--latency-samples N] [--csv PATH] [--only core|rs [--rounds N] [--round SIZE]]"
-                    .to_owned())
-            }
-            other => return Err(format!("unknown argument {other}; see --help")),
-        }
-    }
-    Ok(args)
+/// The library `--only` runs.
+#[derive(Copy, Clone, ValueEnum)]
+enum Only {
+    /// raft-core.
+    Core,
+    /// tikv raft-rs.
+    Rs,
 }
 
 fn us(ns: u64) -> f64 {
@@ -82,20 +86,10 @@ fn run_alone<C: Cluster>(args: &Args) {
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
-    match args.only.as_deref() {
-        Some("core") => return run_alone::<CoreCluster>(&args),
-        Some("rs") => return run_alone::<RsCluster>(&args),
-        Some(other) => {
-            eprintln!("--only takes core or rs, not {other}");
-            std::process::exit(2);
-        }
+    let args = Args::parse();
+    match args.only {
+        Some(Only::Core) => return run_alone::<CoreCluster>(&args),
+        Some(Only::Rs) => return run_alone::<RsCluster>(&args),
         None => {}
     }
     let mut csv = vec![report::CSV_HEADER.to_owned()];

@@ -5,24 +5,25 @@
 //! cargo run -p raft-bench --release --bin floor -- [--secs S] [--trials N]
 //! ```
 
+use clap::Parser;
 use raft_bench::{floor, ROUND_SIZES};
 use std::time::Duration;
 
+/// Nanoseconds per entry of the benchmark workload's unavoidable data movement.
+#[derive(Parser)]
+#[command(name = "floor")]
+struct Args {
+    /// Measuring time per round size, in seconds (split into `--trials` trials; the median
+    /// is reported).
+    #[arg(long, default_value_t = 3.0)]
+    secs: f64,
+    /// Trials per round size.
+    #[arg(long, default_value_t = 5)]
+    trials: usize,
+}
+
 fn main() {
-    let (mut secs, mut trials) = (3.0_f64, 5_usize);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next();
-        let parsed = match (flag.as_str(), value.as_deref()) {
-            ("--secs", Some(v)) => v.parse().map(|v| secs = v).map_err(|e| e.to_string()),
-            ("--trials", Some(v)) => v.parse().map(|v| trials = v).map_err(|e| e.to_string()),
-            _ => Err("usage: floor [--secs S] [--trials N]".to_owned()),
-        };
-        if let Err(e) = parsed {
-            eprintln!("{flag}: {e}");
-            std::process::exit(2);
-        }
-    }
+    let Args { secs, trials } = Args::parse();
     println!("machine {}", raft_bench::report::machine());
     for round in ROUND_SIZES {
         let ns = floor::ns_per_entry_median(round, Duration::from_secs_f64(secs), trials);

@@ -25,6 +25,7 @@ mod transports;
 
 use bench_log::BenchLog;
 use bytes::Bytes;
+use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use raft_core::{Config, NodeId, NodeInfo, Role};
 use raft_storage::{LogStore, SnapshotStore};
@@ -257,18 +258,39 @@ async fn bench_sled(secs: f64) {
     }
 }
 
+/// Proposals/s, latency and group commit of three raft-tokio nodes in one process, beside
+/// openraft.
+#[derive(Parser)]
+#[command(name = "runtime")]
+struct Args {
+    /// Length of each figure's run, in seconds (after a 0.5 s warm-up).
+    #[arg(long, default_value_t = 3.0)]
+    secs: f64,
+    /// Run only these figures.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+}
+
+/// The figures `--only` selects.
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum Only {
+    /// raft-tokio with the memory stores (and with worker threads).
+    Memory,
+    /// raft-tokio with raft-sled.
+    Sled,
+    /// openraft 0.9, the baseline.
+    Openraft,
+    /// The channel transport beside UDP (plain and authenticated) and QUIC.
+    Transports,
+    /// UDP alone.
+    Udp,
+    /// QUIC alone.
+    Quic,
+}
+
 fn main() {
-    let mut secs = 3.0;
-    let mut only: Option<String> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--secs" => secs = args.next().and_then(|s| s.parse().ok()).expect("--secs takes seconds"),
-            "--only" => only = args.next(),
-            other => panic!("unknown argument {other}"),
-        }
-    }
-    let runs = |what: &str| only.as_deref().is_none_or(|o| o == what);
+    let Args { secs, only } = Args::parse();
+    let runs = |what: Only| only.is_none_or(|o| o == what);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     rt.block_on(async {
         println!(
@@ -279,11 +301,11 @@ fn main() {
         let mut ours = Vec::new();
         let mut theirs: Vec<(usize, f64)> = Vec::new();
         for &p in &proposers {
-            if runs("memory") {
+            if runs(Only::Memory) {
                 ours.extend(bench_memory(secs, &[p], false).await);
                 bench_memory(secs, &[p], true).await;
             }
-            if runs("openraft") {
+            if runs(Only::Openraft) {
                 let l = openraft_cluster::bench(p, secs, load).await;
                 println!("{}", l.line("openraft 0.9 (memory)", p));
                 theirs.push((p, l.ops as f64 / l.secs));
@@ -292,19 +314,19 @@ fn main() {
         for ((p, a), (_, b)) in ours.iter().zip(&theirs) {
             println!("proposers {p:>3}: raft-tokio / openraft = {:.2}", a / b);
         }
-        if runs("sled") {
+        if runs(Only::Sled) {
             bench_sled(secs).await;
         }
-        let only_is = |what: &str| only.as_deref() == Some(what);
-        if only_is("transports") {
+        let only_is = |what: Only| only == Some(what);
+        if only_is(Only::Transports) {
             // The channel figure the network transports stand beside.
             bench_memory(secs, &[1, 64], false).await;
         }
-        if runs("transports") || only_is("udp") {
+        if runs(Only::Transports) || only_is(Only::Udp) {
             transports::udp(secs, None).await;
             transports::udp(secs, Some([7; 32])).await;
         }
-        if runs("transports") || only_is("quic") {
+        if runs(Only::Transports) || only_is(Only::Quic) {
             transports::quic(secs).await;
         }
     });
