@@ -30,8 +30,9 @@ use std::time::Duration;
 pub const REPORT_EVENTS: usize = 60;
 
 /// The run's last stretch of simulated time, in nanoseconds, whose messages count toward
-/// `Summary::idle_messages`: the clients stopped two seconds earlier and the faults long
-/// before, so the nodes should be exchanging little more than heartbeats.
+/// `Summary::idle_messages` (shortened to one client timeout if that is less): the clients
+/// stopped two client timeouts earlier and the faults long before, so the nodes should be
+/// exchanging little more than heartbeats.
 pub const QUIET_WINDOW: u64 = 1000 * MS;
 
 /// A run that broke a property: everything needed to understand and replay it.
@@ -413,7 +414,7 @@ impl Sim {
         self.at(heal + self.cfg.leader_bound, Ev::LeaderDeadline);
         self.at(end.saturating_sub(3 * self.cfg.client_timeout), Ev::StopClients);
         self.at(end, Ev::End);
-        self.quiet_from = end.saturating_sub(QUIET_WINDOW);
+        self.quiet_from = end.saturating_sub(self.quiet_window());
         while let Some(((t, _), ev)) = self.queue.pop_first() {
             self.now = t;
             self.summary.steps += 1;
@@ -532,6 +533,11 @@ impl Sim {
         self.note(id, what);
         self.timeline_role(id, "Down");
         self.check_committed_durable(None)
+    }
+
+    /// The length of the idle stretch at the end of the run (see `QUIET_WINDOW`).
+    fn quiet_window(&self) -> u64 {
+        QUIET_WINDOW.min(self.cfg.client_timeout)
     }
 
     /// Amnesia (`FaultOp::Amnesia`): the crashed node `id`'s disk loses a suffix of the
@@ -1724,7 +1730,8 @@ impl Sim {
         if let Some(leader) = self.leader() {
             let members = self.slots[(leader - 1) as usize].node.as_ref().map_or(0, |n| n.membership().members().len());
             let interval = self.node_config(leader, 0).heartbeat_interval.as_nanos() as u64;
-            let beats = (QUIET_WINDOW / interval + 1) * (1_000_000 + self.cfg.faults.drift_ppm) / 1_000_000 + 1;
+            let window = self.quiet_window();
+            let beats = (window / interval + 1) * (1_000_000 + self.cfg.faults.drift_ppm) / 1_000_000 + 1;
             let allowed = 3 * 2 * (members.max(1) as u64 - 1) * beats;
             if self.summary.idle_messages > allowed {
                 return Err(Fail::new(
@@ -1733,7 +1740,7 @@ impl Sim {
                         "{} messages in the last {} ms of an idle cluster of {members} members (heartbeats \
                          and their answers: about {}; allowed {allowed})",
                         self.summary.idle_messages,
-                        QUIET_WINDOW / MS,
+                        window / MS,
                         allowed / 3
                     ),
                 ));
