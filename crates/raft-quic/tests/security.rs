@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 /// Nodes 1 and 2 with certificates of the cluster CA and node 3 with `tls3` (bound
 /// without the check that its certificate names it), all founders of one cluster.
-async fn cluster_with_intruder(ca: &DevCa, tls3: raft_quic::TlsConfig) -> (Vec<Raft<Keeper>>, Vec<QuicTransport>) {
+async fn cluster_with_intruder(ca: &DevCa, tls3: raft_quic::TlsConfig) -> (Vec<Raft<Journal>>, Vec<QuicTransport>) {
     init_tracing();
     let mut transports = Vec::new();
     for id in [1, 2] {
@@ -30,7 +30,7 @@ async fn cluster_with_intruder(ca: &DevCa, tls3: raft_quic::TlsConfig) -> (Vec<R
 }
 
 /// Nodes 1 and 2 elect a leader and commit without node 3; returns the leader's index.
-async fn commit_without_intruder(rafts: &[Raft<Keeper>]) -> usize {
+async fn commit_without_intruder(rafts: &[Raft<Journal>]) -> usize {
     let mut leader = None;
     eventually("nodes 1 and 2 elect a leader", || {
         leader = rafts[..2].iter().position(|r| r.status().role == raft_core::Role::Leader);
@@ -54,7 +54,7 @@ async fn wait_for(what: &str, transport: &QuicTransport, check: fn(&QuicMetrics)
 
 /// The intruder never got a connection through: it delivered nothing, heard nothing,
 /// and the leader never saw it acknowledge anything.
-fn assert_isolated(rafts: &[Raft<Keeper>], transports: &[QuicTransport], leader: usize) {
+fn assert_isolated(rafts: &[Raft<Journal>], transports: &[QuicTransport], leader: usize) {
     let m3 = transports[2].metrics();
     assert_eq!(m3.messages_delivered, 0, "{m3:?}");
     assert_eq!(m3.connections_accepted, 0, "{m3:?}");
@@ -124,7 +124,7 @@ async fn certificate_naming_no_node_is_refused() {
 }
 
 /// A single-node cluster (node 1, leading) over QUIC.
-async fn single_node(ca: &DevCa) -> (Raft<Keeper>, QuicTransport) {
+async fn single_node(ca: &DevCa) -> (Raft<Journal>, QuicTransport) {
     let t1 = bind_retrying(localhost(), 1, quic_options(ca.tls_config(1).unwrap(), &Config::new(1))).await;
     let raft = start_raft(Config::new(1), Options::bootstrap([(1, info(t1.local_addr()))]), t1.clone()).await;
     eventually("node 1 leads", || {

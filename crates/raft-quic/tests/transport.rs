@@ -25,7 +25,8 @@ async fn elect_and_replicate(bind: std::net::SocketAddr) {
         c.propose(&[1, 2, 3], cmd(i, 64)).await;
     }
     let state = c.converged(&[1, 2, 3], 20).await;
-    assert_eq!(state, (0..20).map(|i| cmd(i, 64)).collect::<Vec<_>>());
+    assert_eq!(state.values, (0..20).collect::<Vec<_>>());
+    assert_eq!(state.ballast_len, 20 * (64 - 8));
     let leader = c.leader_among(&[1, 2, 3]).await;
     let m = c.node(leader).transport.metrics();
     assert!(m.messages_sent > 0 && m.connections_opened >= 2, "{m:?}");
@@ -48,7 +49,8 @@ async fn large_entries_replicate() {
         c.propose(&[1, 2, 3], cmd(i, 200_000)).await;
     }
     let state = c.converged(&[1, 2, 3], 8).await;
-    assert_eq!(state.iter().map(|b| b.len()).sum::<usize>(), 8 * 200_000);
+    assert_eq!(state.values, (0..8).collect::<Vec<_>>());
+    assert_eq!(state.ballast_len, 8 * (200_000 - 8));
     c.shutdown().await;
 }
 
@@ -82,7 +84,8 @@ async fn snapshot_larger_than_a_message_arrives() {
     c.nodes.insert(3, Node { raft, transport: t3 });
 
     let state = c.converged(&[1, 2, 3], 100).await;
-    let snapshot_bytes: usize = state.iter().map(|b| b.len() + 4).sum();
+    // A journal's snapshot: the count, each value, then the padding.
+    let snapshot_bytes = 8 + 8 * state.values.len() + state.ballast_len;
     assert!(snapshot_bytes > 2 * max_frame, "the snapshot ({snapshot_bytes} B) must exceed a frame ({max_frame} B)");
     let received = c.node(3).transport.metrics();
     assert!(received.snapshots_received >= 1, "{received:?}");
@@ -250,17 +253,17 @@ async fn reconnects_after_peer_restarts_on_same_address() {
             let (log, snaps) = raft_sled::open(path, &Default::default()).expect("sled stores");
             let mut o = Options::bootstrap(members);
             o.shutdown_timeout = Duration::from_secs(2);
-            raft_tokio::Raft::start(Config::new(id), o, log, snaps, Keeper::default(), t).await.expect("node starts")
+            raft_tokio::Raft::start(Config::new(id), o, log, snaps, Journal::default(), t).await.expect("node starts")
         }
     };
     let mut rafts = std::collections::BTreeMap::new();
     for (&id, t) in &transports {
         rafts.insert(id, start(id, t.clone()).await);
     }
-    let leader_of = |rafts: &std::collections::BTreeMap<u64, raft_tokio::Raft<Keeper>>, among: &[u64]| {
+    let leader_of = |rafts: &std::collections::BTreeMap<u64, raft_tokio::Raft<Journal>>, among: &[u64]| {
         among.iter().copied().find(|id| rafts[id].status().role == raft_core::Role::Leader)
     };
-    let propose = |rafts: std::collections::BTreeMap<u64, raft_tokio::Raft<Keeper>>, among: Vec<u64>, i: u64| async move {
+    let propose = |rafts: std::collections::BTreeMap<u64, raft_tokio::Raft<Journal>>, among: Vec<u64>, i: u64| async move {
         let begin = tokio::time::Instant::now();
         loop {
             assert!(begin.elapsed() < PATIENCE, "proposal {i} never succeeded");
@@ -299,11 +302,11 @@ async fn reconnects_after_peer_restarts_on_same_address() {
     }
     eventually("the restarted node catches up", || {
         let r = rafts[&victim].clone();
-        async move { r.read_with((), raft_tokio::Consistency::Local).await.map(|v| v.len()).unwrap_or(0) == 15 }
+        async move { r.read_with((), raft_tokio::Consistency::Local).await.map(|s| s.values.len()).unwrap_or(0) == 15 }
     })
     .await;
     let state = rafts[&victim].read_with((), raft_tokio::Consistency::Local).await.expect("a read");
-    assert_eq!(state, (0..15).map(|i| cmd(i, 8)).collect::<Vec<_>>());
+    assert_eq!((state.values, state.ballast_len), ((0..15).collect::<Vec<_>>(), 0));
     let reopened: u64 = others.iter().map(|id| transports[id].metrics().connections_opened).sum();
     assert!(reopened > opened, "the peers reconnected to the restarted node");
     assert!(transports[&victim].metrics().messages_delivered > 0);
@@ -354,8 +357,15 @@ async fn a_config_larger_than_the_frame_limit_is_refused_at_start() {
     let small = quic_options(ca.tls_config(1).unwrap(), &Config::new(1));
     let t = bind_retrying(localhost(), 1, small).await;
     let (log, snaps) = raft_storage::mem_stores();
-    match raft_tokio::Raft::start(config.clone(), Options::bootstrap(members.clone()), log, snaps, Keeper::default(), t)
-        .await
+    match raft_tokio::Raft::start(
+        config.clone(),
+        Options::bootstrap(members.clone()),
+        log,
+        snaps,
+        Journal::default(),
+        t,
+    )
+    .await
     {
         Err(raft_tokio::StartError::Transport(why)) => assert!(why.contains("max_frame_len"), "{why}"),
         Err(other) => panic!("expected a transport refusal, got {other}"),

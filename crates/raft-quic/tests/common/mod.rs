@@ -1,15 +1,14 @@
-//! The test harness: nodes over QUIC on 127.0.0.1, with in-memory stores and a state
-//! machine that keeps every command, certificates from one development CA.
+//! The test harness: nodes over QUIC on 127.0.0.1, with in-memory stores and the
+//! transport suite's state machine (`Journal`), certificates from one development CA.
 #![allow(dead_code, missing_docs)]
 
 use bytes::Bytes;
 use raft_core::{Config, NodeId, NodeInfo, Role};
 use raft_quic::dev_certs::DevCa;
 use raft_quic::{QuicOptions, QuicTransport, TlsConfig};
-use raft_tokio::{Command, Consistency, Options, ProposeError, Raft, StateMachine};
+use raft_tokio::{Consistency, Options, ProposeError, Raft};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,56 +17,7 @@ pub const CLUSTER: u64 = 0xC1A5_7E57;
 /// The longest any wait of a test may take (real time: QUIC runs on the real clock).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// Keeps every command; a snapshot is every command, each length-prefixed.
-#[derive(Default)]
-pub struct Keeper {
-    pub commands: Vec<Bytes>,
-}
-
-impl StateMachine for Keeper {
-    type Response = u64;
-    type Query = ();
-    type QueryResponse = Vec<Bytes>;
-
-    fn apply(&mut self, commands: &[Command]) -> Vec<u64> {
-        commands
-            .iter()
-            .map(|c| {
-                self.commands.push(c.data.clone());
-                self.commands.len() as u64
-            })
-            .collect()
-    }
-
-    fn query(&self, (): ()) -> Vec<Bytes> {
-        self.commands.clone()
-    }
-
-    fn snapshot(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        for c in &self.commands {
-            out.write_all(&(c.len() as u32).to_le_bytes())?;
-            out.write_all(c)?;
-        }
-        Ok(())
-    }
-
-    fn restore(&mut self, input: &mut dyn Read) -> io::Result<()> {
-        let mut all = Vec::new();
-        input.read_to_end(&mut all)?;
-        let mut rest = &all[..];
-        self.commands.clear();
-        while !rest.is_empty() {
-            let (len, tail) = rest.split_at_checked(4).ok_or_else(|| io::Error::other("truncated snapshot"))?;
-            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
-            let (cmd, tail) = tail.split_at_checked(len).ok_or_else(|| io::Error::other("truncated snapshot"))?;
-            self.commands.push(Bytes::copy_from_slice(cmd));
-            rest = tail;
-        }
-        Ok(())
-    }
-}
-
-pub use raft_transport_suite::init_tracing;
+pub use raft_transport_suite::{init_tracing, Journal, JournalState};
 
 /// Transport options with short timeouts, sized for `config`.
 pub fn quic_options(tls: TlsConfig, config: &Config) -> QuicOptions {
@@ -114,7 +64,7 @@ where
 }
 
 pub struct Node {
-    pub raft: Raft<Keeper>,
+    pub raft: Raft<Journal>,
     pub transport: QuicTransport,
 }
 
@@ -132,11 +82,11 @@ pub fn config(id: NodeId, tweak: fn(&mut Config)) -> Config {
     c
 }
 
-pub async fn start_raft(config: Config, options: Options, transport: QuicTransport) -> Raft<Keeper> {
+pub async fn start_raft(config: Config, options: Options, transport: QuicTransport) -> Raft<Journal> {
     let (log, snaps) = raft_storage::mem_stores();
     let mut options = options;
     options.shutdown_timeout = Duration::from_secs(2);
-    Raft::start(config, options, log, snaps, Keeper::default(), transport).await.expect("node starts")
+    Raft::start(config, options, log, snaps, Journal::default(), transport).await.expect("node starts")
 }
 
 impl Cluster {
@@ -212,21 +162,22 @@ impl Cluster {
         }
     }
 
-    /// Waits until every node of `ids` applied the same `count` or more commands.
-    pub async fn converged(&self, ids: &[NodeId], count: usize) -> Vec<Bytes> {
+    /// Waits until every node of `ids` applied the same `count` or more commands (their
+    /// whole journals, padding included by checksum, agree).
+    pub async fn converged(&self, ids: &[NodeId], count: usize) -> JournalState {
         let start = tokio::time::Instant::now();
         loop {
             let mut states = Vec::new();
             for id in ids {
                 states.push(self.nodes[id].raft.read_with((), Consistency::Local).await.expect("local read"));
             }
-            if states[0].len() >= count && states.iter().all(|s| *s == states[0]) {
+            if states[0].values.len() >= count && states.iter().all(|s| *s == states[0]) {
                 return states.swap_remove(0);
             }
             assert!(
                 start.elapsed() < PATIENCE,
                 "nodes {ids:?} did not converge on {count} commands: {:?}",
-                states.iter().map(Vec::len).collect::<Vec<_>>()
+                states.iter().map(|s| s.values.len()).collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -243,8 +194,7 @@ pub fn info(addr: SocketAddr) -> NodeInfo {
     NodeInfo::new(addr.to_string().into_bytes())
 }
 
+/// A suite command of `size` bytes in all: the value `i`, then padding.
 pub fn cmd(i: u64, size: usize) -> Bytes {
-    let mut v = vec![(i % 251) as u8; size.max(8)];
-    v[..8].copy_from_slice(&i.to_le_bytes());
-    Bytes::from(v)
+    raft_transport_suite::command(i, size.saturating_sub(8))
 }
