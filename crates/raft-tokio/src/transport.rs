@@ -40,9 +40,9 @@ pub trait Transport: Send + Sync + 'static {
     /// size limits (`max_entry_bytes`, `max_bytes_per_message`, `max_node_info_bytes`) so
     /// that every message the core can emit fits one of the transport's messages, and
     /// must never raise one (the start fails if it does); or it refuses a configuration
-    /// it cannot carry, and the node
-    /// does not start (an error now instead of appends dropped forever). The default,
-    /// for transports that carry messages of any size, accepts every configuration.
+    /// it cannot carry, and the node does not start (an error now instead of appends
+    /// dropped forever). The default, for transports that carry messages of any size,
+    /// accepts every configuration.
     fn fit_config(&self, config: &mut Config) -> Result<(), String> {
         let _ = config;
         Ok(())

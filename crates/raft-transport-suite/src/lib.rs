@@ -47,11 +47,6 @@ pub trait TransportFactory: Send + Sync + 'static {
     /// a node started later (as a lagging one is) has its transport from the beginning,
     /// unattached, exactly as a machine that is down keeps its address.
     fn create(&self, id: NodeId) -> impl Future<Output = (Self::Transport, NodeInfo)> + Send;
-
-    /// Adjusts a node's core configuration for the suite. Not needed for the
-    /// transport's own size limits: `Raft::start` calls `Transport::fit_config`.
-    /// Default: nothing.
-    fn tweak(&self, _config: &mut Config) {}
 }
 
 /// Runs one scenario on a fresh two-thread tokio runtime; what [`transport_suite!`]'s
@@ -186,12 +181,11 @@ pub async fn eventually<F: FnMut() -> bool>(what: &str, limit: Duration, mut che
 /// A test cluster: every node's transport made up front, nodes started when the scenario
 /// says, in-memory stores.
 pub struct Cluster<F: TransportFactory> {
-    factory: F,
     founders: Vec<NodeId>,
     infos: BTreeMap<NodeId, NodeInfo>,
     /// Transports of nodes not started yet.
     unstarted: BTreeMap<NodeId, F::Transport>,
-    /// Applied to every node's config after the factory's tweak.
+    /// Applied to every node's config (the transport fits its size limits at start).
     tweak: fn(&mut Config),
     /// Running and stopped nodes (a stopped handle stays until the scenario removes it).
     pub nodes: BTreeMap<NodeId, Raft<Journal>>,
@@ -207,14 +201,13 @@ impl<F: TransportFactory> Cluster<F> {
             infos.insert(id, info);
             unstarted.insert(id, t);
         }
-        Cluster { factory, founders: (1..=n).collect(), infos, unstarted, tweak, nodes: BTreeMap::new() }
+        Cluster { founders: (1..=n).collect(), infos, unstarted, tweak, nodes: BTreeMap::new() }
     }
 
     /// Starts founder `id` on its transport.
     pub async fn start(&mut self, id: NodeId) -> Raft<Journal> {
         let transport = self.unstarted.remove(&id).unwrap_or_else(|| panic!("node {id} has no unstarted transport"));
         let mut config = Config::new(id);
-        self.factory.tweak(&mut config);
         (self.tweak)(&mut config);
         let mut options = raft_tokio::Options::bootstrap(self.founders.iter().map(|f| (*f, self.infos[f].clone())));
         // The last node standing cannot hand over and waits this out.
@@ -445,9 +438,10 @@ pub const SNAPSHOT_PADDING: usize = 4000;
 /// byte for byte, having applied fewer commands itself than the state holds.
 pub async fn snapshot_to_lagging_node<F: TransportFactory>(factory: F) {
     let mut c = Cluster::new(factory, 3, |cfg| cfg.snapshot_policy.max_entries = 64).await;
+    // The message limit node 3 will run with: what its transport fits the config to.
     let max_message = {
-        let mut cfg = Config::new(1);
-        c.factory.tweak(&mut cfg);
+        let mut cfg = Config::new(3);
+        c.unstarted[&3].fit_config(&mut cfg).expect("the transport carries the suite's config");
         cfg.max_bytes_per_message
     };
     c.start(1).await;
@@ -463,7 +457,7 @@ pub async fn snapshot_to_lagging_node<F: TransportFactory>(factory: F) {
     let expected = c.converged(SNAPSHOT_VALUES as usize).await;
     let snapshot_bytes = 8 + 8 * expected.values.len() + expected.ballast_len;
     assert!(
-        snapshot_bytes > 2 * max_message.min(65_507),
+        snapshot_bytes > 2 * max_message,
         "the snapshot ({snapshot_bytes} bytes) must span several messages ({max_message} bytes at most)"
     );
     let l = c.node(leader).clone();

@@ -1,6 +1,6 @@
 //! The test harness: clusters of real `raft_tokio::Raft` nodes over UDP on 127.0.0.1 with
 //! in-memory stores, running the transport suite's state machine (`Journal`).
-#![allow(dead_code, missing_docs, unused_imports)]
+#![allow(dead_code, missing_docs)]
 
 use bytes::Bytes;
 use raft_core::{Config, NodeId, NodeInfo, Role};
@@ -10,6 +10,8 @@ use raft_udp::{UdpHandle, UdpMetrics, UdpOptions, UdpTransport};
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 
+// Each test file uses some of these.
+#[allow(unused_imports)]
 pub use raft_transport_suite::{command, eventually, init_tracing, Journal};
 use std::time::Duration;
 
